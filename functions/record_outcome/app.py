@@ -1,0 +1,20 @@
+"""Promotion end: undo this execution's writes on failure, record the status, shape the notification."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from modelrelay.observability import logger, metrics, tracer
+from modelrelay.promotion import record_outcome
+from modelrelay.wiring import promotion_deps
+
+DEPS = promotion_deps()
+
+
+@logger.inject_lambda_context(correlation_id_path="event.detail.ModelPackageArn")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(request: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = record_outcome(request, request["execution"], DEPS)
+    metrics.add_metric(name=f"Promotions{result['outcome']}", unit="Count", value=1)
+    return result

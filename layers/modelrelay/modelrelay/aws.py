@@ -1,0 +1,67 @@
+"""boto3 clients, created once per process and handed to domain code.
+
+Retries use botocore's ``standard`` mode (exponential backoff with full jitter, throttling-aware), so a
+throttled call is retried by the SDK before Step Functions' own ``Retry`` has to step in.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+SDK_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 8},
+    connect_timeout=5,
+    read_timeout=60,
+    user_agent_extra="modelrelay/0.1",
+)
+
+
+def client(service: str, session: boto3.Session | None = None) -> Any:
+    return (session or boto3.Session()).client(service, config=SDK_CONFIG)  # type: ignore[call-overload]
+
+
+@dataclass
+class HubClients:
+    """Clients that write to the hub: this account's, or a cross-account role's (push pattern)."""
+
+    s3: Any
+    sagemaker: Any
+    account_id: str
+
+
+class HubSessionProvider:
+    """Assumes the hub role (with ExternalId) and refreshes the credentials before they expire."""
+
+    def __init__(self, sts: Any, role_arn: str, external_id: str | None, session_name: str = "modelrelay") -> None:
+        self._sts = sts
+        self._role_arn = role_arn
+        self._external_id = external_id
+        self._session_name = session_name
+        self._lock = threading.Lock()
+        self._clients: HubClients | None = None
+        self._expires_at = 0.0
+
+    def clients(self) -> HubClients:
+        with self._lock:
+            if self._clients is None or time.time() > self._expires_at - 300:
+                params: dict[str, Any] = {"RoleArn": self._role_arn, "RoleSessionName": self._session_name}
+                if self._external_id:
+                    params["ExternalId"] = self._external_id
+                credentials = self._sts.assume_role(**params)["Credentials"]
+                session = boto3.Session(
+                    aws_access_key_id=credentials["AccessKeyId"],
+                    aws_secret_access_key=credentials["SecretAccessKey"],
+                    aws_session_token=credentials["SessionToken"],
+                )
+                expiration = credentials["Expiration"]
+                self._expires_at = expiration.timestamp() if hasattr(expiration, "timestamp") else time.time() + 900
+                account = self._role_arn.split(":")[4]
+                self._clients = HubClients(s3=client("s3", session), sagemaker=client("sagemaker", session),
+                                           account_id=account)
+            return self._clients

@@ -1,0 +1,111 @@
+"""Named failures of ModelRelay.
+
+The class name is the error type Step Functions sees (Lambda reports ``errorType`` as the class name), so the
+state machine can ``Catch``/``Retry`` on it. ``reason`` is a stable, machine-readable code that lands in
+notifications, events, object tags and package metadata.
+"""
+
+from __future__ import annotations
+
+
+class ModelRelayError(Exception):
+    """Base class: a failure with a stable reason code and a human sentence."""
+
+    reason: str = "error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.reason
+
+    def __str__(self) -> str:
+        # "<reason>: <sentence>" so the reason survives Lambda's errorMessage and Step Functions' Cause.
+        return f"{self.reason}: {self.message}"
+
+
+def split_reason(text: str) -> tuple[str, str]:
+    """Inverse of ``ModelRelayError.__str__``: ("reason", "sentence"), or ("error", text) for foreign errors."""
+    head, sep, tail = text.partition(": ")
+    if sep and head and all(ch.isalnum() or ch == "_" for ch in head):
+        return head, tail
+    return "error", text
+
+
+class InvalidEvent(ModelRelayError):
+    """The event is missing fields or has malformed ones."""
+
+    reason = "invalid_event"
+
+
+class SourceNotAllowed(ModelRelayError):
+    """The event comes from an account or region that is not on the allow-list."""
+
+    reason = "source_not_allowed"
+
+
+class NoRouteForGroup(ModelRelayError):
+    """The model package group has no route in the routing configuration."""
+
+    reason = "no_route_for_group"
+
+
+class PackageNotFound(ModelRelayError):
+    reason = "package_not_found"
+
+
+class MissingInferenceSpecification(ModelRelayError):
+    reason = "missing_inference_specification"
+
+
+class ArtifactBucketNotAllowed(ModelRelayError):
+    reason = "artifact_bucket_not_allowed"
+
+
+class ArtifactNotFound(ModelRelayError):
+    reason = "artifact_not_found"
+
+
+class ArtifactChanged(ModelRelayError):
+    """The object was deleted or overwritten between the event and the processing."""
+
+    reason = "artifact_changed"
+
+
+class ArtifactInvalid(ModelRelayError):
+    """The artifact failed validation; ``reason`` is the validator's specific code."""
+
+    reason = "artifact_invalid"
+
+
+class UnknownIngestKey(ModelRelayError):
+    """A dropped object's key does not map to a routed model package group."""
+
+    reason = "unknown_group"
+
+
+class MmeKeyConflict(ModelRelayError):
+    """An immutable MME key already holds different content: never overwritten."""
+
+    reason = "mme_key_conflict"
+
+
+class HubRegistrationInProgress(ModelRelayError):
+    """Another execution is registering the same artifact in the hub right now (retryable)."""
+
+    reason = "hub_registration_in_progress"
+
+
+class PointerConflict(ModelRelayError):
+    """The TargetModel pointer moved under us (retryable: re-read and try again)."""
+
+    reason = "pointer_conflict"
+
+
+class ConfigError(ModelRelayError):
+    """Settings or routing configuration are invalid."""
+
+    reason = "config_invalid"

@@ -1,0 +1,101 @@
+"""A dropped ``model.tar.gz`` becomes a model package in its group (or is rejected, tagged and reported)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from modelrelay import notify, registry, s3ops, state
+from modelrelay.artifact import ArtifactRejected, validate_artifact
+from modelrelay.config import RoutingConfig, Settings
+from modelrelay.errors import InvalidEvent, ModelRelayError, UnknownIngestKey
+from modelrelay.models import S3ObjectCreatedEvent, parse_event
+from modelrelay.observability import logger, metrics
+
+ARTIFACT_SUFFIX = ".tar.gz"
+INGEST_CLAIM_STALE_SECONDS = 20 * 60  # longer than the ingest function's timeout
+
+
+@dataclass
+class IngestDeps:
+    settings: Settings
+    routing: RoutingConfig
+    s3: Any
+    sagemaker: Any
+    dynamodb: Any
+    sns: Any
+    events: Any
+
+
+def group_for_key(key: str, prefix: str, routing: RoutingConfig) -> str:
+    """``<prefix><group>/<name>.tar.gz`` → group, which must have a route that accepts drops."""
+    if not key.startswith(prefix):
+        raise UnknownIngestKey(f"key '{key}' is outside the ingest prefix '{prefix}'")
+    rest = key[len(prefix):]
+    group, sep, name = rest.partition("/")
+    if not sep or not name or name.endswith("/"):
+        raise UnknownIngestKey(f"key '{key}' is not of the form {prefix}<model-package-group>/<name>.tar.gz")
+    if not name.lower().endswith(ARTIFACT_SUFFIX):
+        raise UnknownIngestKey(f"key '{key}' does not end in .tar.gz")
+    if not routing.has_route(group):
+        raise UnknownIngestKey(f"model package group '{group}' (from key '{key}') has no route; it is not created")
+    if routing.route_for(group).ingest is None:
+        raise UnknownIngestKey(f"the route of '{group}' does not accept dropped artifacts (no 'ingest' settings)")
+    return group
+
+
+def handle_drop(event: dict[str, Any], request_id: str, deps: IngestDeps) -> dict[str, Any]:
+    parsed = parse_event(S3ObjectCreatedEvent, event, "S3 Object Created")
+    bucket = parsed.detail.bucket.name
+    if bucket != deps.settings.ingest_bucket:
+        raise InvalidEvent(f"event for bucket '{bucket}', but the ingest bucket is '{deps.settings.ingest_bucket}'")
+    raw = parsed.detail.object
+    obj = s3ops.resolve_event_object(deps.s3, bucket, raw.key, raw.version_id, raw.etag or None)
+    base = {"bucket": bucket, "key": obj.key, "version_id": obj.version_id}
+    try:
+        group = group_for_key(obj.key, deps.settings.ingest_prefix, deps.routing)
+        route = deps.routing.route_for(group)
+        report = validate_artifact(s3ops.open_stream(deps.s3, obj), route.limits.to_limits(), expected_size=obj.size)
+    except (ArtifactRejected, UnknownIngestKey) as rejected:
+        return _reject(deps, obj, base, rejected.reason, str(rejected))
+
+    identity = obj.version_id if obj.version_id and obj.version_id != "null" else f"etag:{obj.etag}"
+    claim = state.claim_transition(deps.dynamodb, deps.settings.state_table, f"ingest:s3://{bucket}/{obj.key}",
+                                   identity, request_id, stale_after=INGEST_CLAIM_STALE_SECONDS)
+    provenance = {"source-bucket": bucket, "source-key": obj.key, "source-version-id": identity,
+                  "sha256": report.sha256}
+    existing = registry.find_by_provenance(deps.sagemaker, group, registry.provenance_id(provenance))
+    if existing or not claim.proceed:
+        logger.info("duplicate drop event; nothing created", extra={"package_arn": existing, "reason": claim.reason})
+        return {"status": "duplicate", "package_arn": existing, **base}
+
+    assert route.ingest is not None
+    approval = "Approved" if route.ingest.auto_approve else "PendingManualApproval"
+    package_arn = registry.create_package(
+        deps.sagemaker, group=group, image=route.ingest.image, model_data_url=f"s3://{bucket}/{obj.key}",
+        content_types=route.ingest.content_types, response_types=route.ingest.response_types,
+        approval_status=approval, provenance=provenance,
+        description=f"Registered by ModelRelay from a drop of s3://{bucket}/{obj.key} (sha256 {report.sha256}).",
+    )
+    state.record_outcome(deps.dynamodb, deps.settings.state_table, f"ingest:s3://{bucket}/{obj.key}", request_id,
+                         "Succeeded", package_arn)
+    detail = {**base, "package_arn": package_arn, "group": group, "sha256": report.sha256,
+              "approval_status": approval, "size": report.size}
+    notify.publish(deps.sns, deps.events, deps.settings.notification_topic_arn, deps.settings.event_bus_name,
+                   "Artifact Registered", detail)
+    metrics.add_metric(name="ArtifactsRegistered", unit="Count", value=1)
+    return {"status": "registered", **detail}
+
+
+def _reject(deps: IngestDeps, obj: s3ops.ObjectHead, base: dict[str, Any], reason: str, message: str) -> dict[str, Any]:
+    logger.warning("artifact rejected", extra={"reason": reason, "detail": message, **base})
+    s3ops.tag_rejected(deps.s3, obj, reason, message)
+    detail = {**base, "reason": reason, "message": message}
+    notify.publish(deps.sns, deps.events, deps.settings.notification_topic_arn, deps.settings.event_bus_name,
+                   "Artifact Rejected", detail)
+    metrics.add_dimension(name="reason", value=reason)
+    metrics.add_metric(name="ArtifactsRejected", unit="Count", value=1)
+    return {"status": "rejected", **detail}
+
+
+__all__ = ["IngestDeps", "ModelRelayError", "group_for_key", "handle_drop"]

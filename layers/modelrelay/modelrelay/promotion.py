@@ -1,0 +1,304 @@
+"""The promotion: an approved model package becomes a hub package, an MME artifact and a TargetModel pointer.
+
+Each function here is one step of ``statemachines/promotion.asl.json``. Every step is idempotent (a retried or
+re-driven step never duplicates a side effect), and everything a step writes is stamped with the execution that
+wrote it, so the failure path removes exactly what this execution created and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from modelrelay import registry, s3ops, state
+from modelrelay.artifact import ArtifactRejected, validate_artifact
+from modelrelay.aws import HubClients
+from modelrelay.config import MmeTarget, RoutingConfig, Settings
+from modelrelay.errors import (
+    ArtifactBucketNotAllowed,
+    ArtifactChanged,
+    ArtifactInvalid,
+    ArtifactNotFound,
+    SourceNotAllowed,
+    split_reason,
+)
+from modelrelay.models import ArtifactRef, ModelPackageStateChangeEvent, PromotionPlan, parse_event
+from modelrelay.observability import logger
+
+EXECUTION_METADATA = "modelrelay-execution"
+
+
+@dataclass
+class PromotionDeps:
+    settings: Settings
+    routing: RoutingConfig
+    s3: Any
+    sagemaker: Any
+    dynamodb: Any
+    hub: Callable[[], HubClients]
+
+
+def hub_key(group: str, sha256: str) -> str:
+    """Content-addressed, immutable hub key."""
+    return f"artifacts/{group}/{sha256}.tar.gz"
+
+
+def target_model(model_name: str, version: int | None, sha256: str) -> str:
+    """TargetModel relative to the MME prefix; ``<model-name>/`` stays first for ``sagemaker:TargetModel`` IAM."""
+    return f"{model_name}/{version if version is not None else 0}-{sha256[:12]}.tar.gz"
+
+
+def _check_source_allowed(deps: PromotionDeps, account: str, region: str) -> None:
+    accounts = deps.routing.allowed_source_accounts or [deps.settings.account_id]
+    regions = deps.routing.allowed_regions or [deps.settings.region]
+    if account not in accounts:
+        raise SourceNotAllowed(f"events from account {account} are not accepted (allowed: {', '.join(accounts)})")
+    if region not in regions:
+        raise SourceNotAllowed(f"events from region {region} are not accepted (allowed: {', '.join(regions)})")
+
+
+def prepare(event: dict[str, Any], execution: str, deps: PromotionDeps) -> PromotionPlan:
+    """Re-read the exact package of the event, claim its transition, resolve its route and validate its artifact."""
+    force = bool((event.get("modelrelay") or {}).get("force"))
+    parsed = parse_event(ModelPackageStateChangeEvent, event, "SageMaker Model Package State Change")
+    detail = parsed.detail
+    arn = detail.ModelPackageArn
+    arn_parts = arn.split(":")
+    _check_source_allowed(deps, parsed.account, parsed.region)
+    _check_source_allowed(deps, arn_parts[4], arn_parts[3])
+
+    description = registry.describe(deps.sagemaker, arn)
+    status = description.get("ModelApprovalStatus", "PendingManualApproval")
+    group = description.get("ModelPackageGroupName", detail.ModelPackageGroupName)
+    claim = state.claim_transition(deps.dynamodb, deps.settings.state_table, arn, status, execution, force=force)
+    if not claim.proceed:
+        return PromotionPlan(decision="duplicate", reason=claim.reason, package_arn=arn, group=group)
+    if status != "Approved":
+        reason = f"the package is {status} now (the event said {detail.ModelApprovalStatus}); nothing to promote"
+        return PromotionPlan(decision="skip", reason=reason, package_arn=arn, group=group)
+
+    route = deps.routing.route_for(group)
+    source = registry.source_package(description)
+    bucket, key = s3ops.parse_s3_uri(source.model_data_url)
+    allowed = [*route.allowed_artifact_buckets, deps.settings.ingest_bucket]
+    if bucket not in allowed:
+        raise ArtifactBucketNotAllowed(
+            f"ModelDataUrl {source.model_data_url} is in bucket '{bucket}', which the route of '{group}' "
+            f"does not allow (allowed: {', '.join(allowed)})"
+        )
+    obj = s3ops.head(deps.s3, bucket, key)
+    if obj is None:
+        raise ArtifactNotFound(f"the artifact {source.model_data_url} of {arn} does not exist")
+    try:
+        report = validate_artifact(s3ops.open_stream(deps.s3, obj), route.limits.to_limits(), expected_size=obj.size)
+    except ArtifactRejected as rejected:
+        raise ArtifactInvalid(f"{source.model_data_url}: {rejected}", reason=rejected.reason) from rejected
+    artifact = ArtifactRef(bucket=bucket, key=obj.key, version_id=obj.version_id, size=report.size,
+                           sha256=report.sha256, etag=obj.etag)
+    plan = PromotionPlan(
+        decision="promote", reason="approved", package_arn=arn, group=group, source=source, artifact=artifact,
+        hub_key=hub_key(group, report.sha256), model_name=route.model_name,
+        route_kind="mme" if isinstance(route.target, MmeTarget) else "endpoint",
+        endpoint_name=route.target.endpoint_name,
+    )
+    if isinstance(route.target, MmeTarget):
+        plan.target_model = target_model(route.model_name, source.version, report.sha256)
+        plan.mme_bucket = route.target.bucket
+        plan.mme_key = route.target.prefix + plan.target_model
+    logger.info("promotion planned", extra={"plan": plan.model_dump(mode="json")})
+    return plan
+
+
+def _pinned_source(deps: PromotionDeps, artifact: ArtifactRef) -> s3ops.ObjectHead:
+    obj = s3ops.head(deps.s3, artifact.bucket, artifact.key, artifact.version_id)
+    if obj is None or (artifact.etag and obj.etag != artifact.etag):
+        raise ArtifactChanged(f"{artifact.uri} changed after it was validated; not promoting unvalidated bytes")
+    return obj
+
+
+def _stamp(s3: Any, bucket: str, key: str, execution: str) -> None:
+    """Record which execution created an object (so compensation deletes only its own writes)."""
+    s3.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": [{"Key": EXECUTION_METADATA, "Value": execution}]})
+
+
+def _stamped_by(s3: Any, bucket: str, key: str) -> str | None:
+    try:
+        tags = s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+    except ClientError as error:
+        if s3ops.is_not_found(error):
+            return None
+        raise
+    return next((tag["Value"] for tag in tags if tag["Key"] == EXECUTION_METADATA), None)
+
+
+def hub_provenance(plan: PromotionPlan) -> dict[str, str]:
+    """What identifies a hub package: the exact source package and the exact bytes."""
+    assert plan.artifact and plan.source
+    version = f"?versionId={plan.artifact.version_id}" if plan.artifact.version_id else ""
+    return {
+        "source-package-arn": plan.source.arn,
+        "source-account": plan.source.account,
+        "source-region": plan.source.region,
+        "sha256": plan.artifact.sha256,
+        "source-artifact": plan.artifact.uri + version,
+    }
+
+
+def register_in_hub(plan: PromotionPlan, execution: str, deps: PromotionDeps) -> dict[str, Any]:
+    """Copy the artifact into the hub (content-addressed) and find-or-create the hub package by provenance."""
+    assert plan.artifact and plan.source and plan.hub_key
+    hub = deps.hub()
+    source_obj = _pinned_source(deps, plan.artifact)
+    created_object = s3ops.copy_immutable(deps.s3, hub.s3, source_obj, deps.settings.hub_bucket, plan.hub_key,
+                                          plan.artifact.sha256)
+    if created_object:
+        _stamp(hub.s3, deps.settings.hub_bucket, plan.hub_key, execution)
+    hub_artifact_uri = f"s3://{deps.settings.hub_bucket}/{plan.hub_key}"
+    provenance = hub_provenance(plan)
+    prov_id = registry.provenance_id(provenance)
+    group = deps.settings.hub_model_package_group
+    existing = registry.find_by_provenance(hub.sagemaker, group, prov_id)
+    if existing:
+        logger.info("hub package reused", extra={"hub_package_arn": existing})
+        return {"hub_package_arn": existing, "hub_artifact_uri": hub_artifact_uri, "created_hub_package": False,
+                "created_hub_object": created_object, "provenance_id": prov_id}
+    package_arn = registry.create_package(
+        hub.sagemaker, group=group, image=plan.source.image, model_data_url=hub_artifact_uri,
+        content_types=plan.source.content_types, response_types=plan.source.response_types,
+        approval_status="Approved", provenance=provenance, extra_metadata={"modelrelay:execution": execution},
+        description=f"Promoted by ModelRelay from {plan.source.arn} (sha256 {plan.artifact.sha256}).",
+    )
+    return {"hub_package_arn": package_arn, "hub_artifact_uri": hub_artifact_uri, "created_hub_package": True,
+            "created_hub_object": created_object, "provenance_id": prov_id}
+
+
+def stage_on_mme(plan: PromotionPlan, hub_result: dict[str, Any], execution: str, deps: PromotionDeps) -> dict[str, Any]:
+    """Copy to the immutable versioned MME key, then move the model's current TargetModel pointer to it."""
+    assert plan.artifact and plan.mme_bucket and plan.mme_key and plan.target_model and plan.model_name
+    assert plan.endpoint_name
+    source_obj = _pinned_source(deps, plan.artifact)
+    created = s3ops.copy_immutable(deps.s3, deps.s3, source_obj, plan.mme_bucket, plan.mme_key, plan.artifact.sha256)
+    if created:
+        _stamp(deps.s3, plan.mme_bucket, plan.mme_key, execution)
+    target = {
+        "target_model": plan.target_model,
+        "s3_uri": f"s3://{plan.mme_bucket}/{plan.mme_key}",
+        "sha256": plan.artifact.sha256,
+        "version": plan.source.version if plan.source and plan.source.version is not None else 0,
+        "package_arn": plan.package_arn,
+        "hub_package_arn": hub_result.get("hub_package_arn"),
+        "execution": execution,
+        "moved_at": int(time.time()),
+    }
+    moved, previous = state.move_pointer(deps.dynamodb, deps.settings.state_table, plan.endpoint_name,
+                                         plan.model_name, target)
+    return {
+        "endpoint_name": plan.endpoint_name,
+        "target_model": plan.target_model,
+        "mme_uri": target["s3_uri"],
+        "created_mme_object": created,
+        "pointer_moved": moved,
+        "previous_target_model": (previous or {}).get("target_model"),
+    }
+
+
+def _failure_details(failure: dict[str, Any] | None) -> tuple[str, str, str]:
+    """(step, reason, sentence) from a Step Functions Catch output ({"step", "error": {"Error", "Cause"}})."""
+    if not failure:
+        return "unknown", "error", "unknown failure"
+    error = failure.get("error") or {}
+    cause = str(error.get("Cause") or "")
+    message = cause
+    try:
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict):
+            message = str(parsed.get("errorMessage") or cause)
+    except json.JSONDecodeError:
+        pass
+    reason, sentence = split_reason(message)
+    if reason == "error":
+        reason = str(error.get("Error") or "error")
+    return str(failure.get("step") or "unknown"), reason, sentence or str(error.get("Error"))
+
+
+def _compensate(plan: PromotionPlan, execution: str, deps: PromotionDeps) -> list[str]:
+    """Remove exactly what this execution wrote; return what was removed."""
+    removed: list[str] = []
+    if plan.mme_bucket and plan.mme_key and _stamped_by(deps.s3, plan.mme_bucket, plan.mme_key) == execution:
+        pointer = state.read_pointer(deps.dynamodb, deps.settings.state_table, plan.endpoint_name or "",
+                                     plan.model_name or "")
+        if ((pointer or {}).get("current") or {}).get("target_model") != plan.target_model:
+            deps.s3.delete_object(Bucket=plan.mme_bucket, Key=plan.mme_key)
+            removed.append(f"s3://{plan.mme_bucket}/{plan.mme_key}")
+    if plan.artifact and plan.source and plan.hub_key:
+        hub = deps.hub()
+        prov_id = registry.provenance_id(hub_provenance(plan))
+        hub_package = registry.find_by_provenance(hub.sagemaker, deps.settings.hub_model_package_group, prov_id)
+        if hub_package:
+            metadata = registry.describe(hub.sagemaker, hub_package).get("CustomerMetadataProperties") or {}
+            if metadata.get("modelrelay:execution") == execution:
+                registry.delete_package(hub.sagemaker, hub_package)
+                removed.append(hub_package)
+        if _stamped_by(hub.s3, deps.settings.hub_bucket, plan.hub_key) == execution:
+            hub.s3.delete_object(Bucket=deps.settings.hub_bucket, Key=plan.hub_key)
+            removed.append(f"s3://{deps.settings.hub_bucket}/{plan.hub_key}")
+    return removed
+
+
+def record_outcome(request: dict[str, Any], execution: str, deps: PromotionDeps) -> dict[str, Any]:
+    """Close the promotion: on failure undo this execution's writes; record the status; shape the notification."""
+    plan = PromotionPlan.model_validate(request["plan"]) if request.get("plan") else None
+    hub_result = request.get("hub") or {}
+    mme_result = request.get("mme") or {}
+    failure = request.get("failure")
+    event_detail = (request.get("event") or {}).get("detail") or {}
+    package_arn = plan.package_arn if plan else str(event_detail.get("ModelPackageArn") or "unknown")
+    detail: dict[str, Any] = {
+        "package_arn": package_arn,
+        "group": plan.group if plan else event_detail.get("ModelPackageGroupName"),
+        "execution": execution,
+    }
+    if failure:
+        step, reason, sentence = _failure_details(failure)
+        removed = _compensate(plan, execution, deps) if plan else []
+        outcome = "Failed"
+        detail |= {"failed_step": step, "reason": reason, "message": sentence, "removed": removed}
+    elif plan and plan.decision == "skip":
+        outcome = "Skipped"
+        detail |= {"reason": "not_approved", "message": plan.reason}
+    else:
+        assert plan and plan.artifact
+        outcome = "Succeeded"
+        detail |= {
+            "route": plan.route_kind, "endpoint_name": plan.endpoint_name, "sha256": plan.artifact.sha256,
+            "source_artifact": plan.artifact.uri, "hub_package_arn": hub_result.get("hub_package_arn"),
+            "hub_artifact_uri": hub_result.get("hub_artifact_uri"), "mme_uri": mme_result.get("mme_uri"),
+            "target_model": mme_result.get("target_model"),
+            "previous_target_model": mme_result.get("previous_target_model"),
+        }
+    if plan is not None:
+        state.record_outcome(deps.dynamodb, deps.settings.state_table, package_arn, execution, outcome,
+                             str(detail.get("message") or outcome))
+    if plan is not None and outcome != "Skipped":
+        status = {"modelrelay:status": f"Promotion{outcome}", "modelrelay:execution": execution}
+        if failure:
+            status |= {"modelrelay:failed-step": detail["failed_step"], "modelrelay:reason": detail["reason"],
+                       "modelrelay:detail": detail["message"]}
+        else:
+            status |= {"modelrelay:hub-package": str(detail["hub_package_arn"])}
+        registry.record_status(deps.sagemaker, package_arn, status)
+    subject = f"ModelRelay: promotion {outcome.lower()} for {detail.get('group') or package_arn}"
+    lines = [f"{k}: {v}" for k, v in detail.items() if v not in (None, [], "")]
+    logger.info("promotion outcome", extra={"outcome": outcome, "detail": detail})
+    return {
+        "outcome": outcome,
+        "detail_type": f"Promotion {outcome}",
+        "detail": detail,
+        "subject": subject[:99],
+        "message": subject + "\n\n" + "\n".join(lines),
+    }

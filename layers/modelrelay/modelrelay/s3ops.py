@@ -1,0 +1,189 @@
+"""S3 adapter: resolve event keys, stream objects for validation, server-side copies, tags.
+
+Bytes never pass through the function: copies are ``CopyObject`` (≤ 5 GiB) or multipart ``UploadPartCopy``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from botocore.exceptions import ClientError
+
+from modelrelay.errors import ArtifactChanged, ArtifactNotFound, InvalidEvent, MmeKeyConflict
+
+COPY_OBJECT_LIMIT = 5 * 1024**3
+PART_SIZE = 512 * 1024**2  # 512 MiB parts: a 5 TiB object stays under the 10,000-part limit
+SHA256_METADATA = "modelrelay-sha256"
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    bucket: str
+    key: str
+    version_id: str | None
+    size: int
+    etag: str
+    metadata: dict[str, str]
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise InvalidEvent(f"'{uri}' is not an s3://bucket/key URI")
+    bucket, key = uri[5:].split("/", 1)
+    if not bucket or not key:
+        raise InvalidEvent(f"'{uri}' is not an s3://bucket/key URI")
+    return bucket, key
+
+
+def is_not_found(error: ClientError) -> bool:
+    return str(error.response.get("Error", {}).get("Code")) in _NOT_FOUND
+
+
+def head(s3: Any, bucket: str, key: str, version_id: str | None = None) -> ObjectHead | None:
+    params: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version_id:
+        params["VersionId"] = version_id
+    try:
+        response = s3.head_object(**params)
+    except ClientError as error:
+        if is_not_found(error) or error.response.get("Error", {}).get("Code") == "400" and version_id:
+            return None
+        raise
+    return ObjectHead(
+        bucket=bucket,
+        key=key,
+        version_id=response.get("VersionId") or version_id,
+        size=int(response["ContentLength"]),
+        etag=str(response.get("ETag", "")).strip('"'),
+        metadata={k.lower(): v for k, v in response.get("Metadata", {}).items()},
+    )
+
+
+def resolve_event_object(s3: Any, bucket: str, raw_key: str, version_id: str | None, etag: str | None) -> ObjectHead:
+    """Find the exact object an S3 event names.
+
+    Keys may arrive URL-encoded ('red flower.jpg' as 'red+flower.jpg') depending on the notification format, so
+    both spellings are tried; exactly one must resolve. With a version id the match is exact; without one the ETag
+    must still match, otherwise the object was overwritten after the event.
+    """
+    candidates = [raw_key]
+    decoded = unquote_plus(raw_key)
+    if decoded != raw_key:
+        candidates.append(decoded)
+    found = [h for h in (head(s3, bucket, key, version_id) for key in candidates) if h is not None]
+    if len(found) > 1:
+        raise InvalidEvent(f"key '{raw_key}' is ambiguous in bucket '{bucket}': both the raw and decoded keys exist")
+    if not found:
+        if version_id and any(head(s3, bucket, key) for key in candidates):
+            raise ArtifactChanged(
+                f"s3://{bucket}/{raw_key} version {version_id} no longer exists (deleted or overwritten after the event)"
+            )
+        raise ArtifactNotFound(f"s3://{bucket}/{raw_key} does not exist (deleted after the event?)")
+    obj = found[0]
+    if etag and obj.etag and etag.strip('"') != obj.etag:
+        raise ArtifactChanged(f"s3://{bucket}/{obj.key} was overwritten after the event (ETag {obj.etag} != {etag})")
+    return obj
+
+
+def open_stream(s3: Any, obj: ObjectHead) -> Any:
+    """A streaming body of exactly the object version that was checked (IfMatch guards unversioned buckets)."""
+    params: dict[str, Any] = {"Bucket": obj.bucket, "Key": obj.key}
+    if obj.version_id and obj.version_id != "null":
+        params["VersionId"] = obj.version_id
+    elif obj.etag:
+        params["IfMatch"] = f'"{obj.etag}"'
+    try:
+        return s3.get_object(**params)["Body"]
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        if code in ("PreconditionFailed", "412"):
+            raise ArtifactChanged(f"s3://{obj.bucket}/{obj.key} changed while being validated") from error
+        if is_not_found(error):
+            raise ArtifactNotFound(f"s3://{obj.bucket}/{obj.key} disappeared before it could be read") from error
+        raise
+
+
+def copy_immutable(
+    source_s3: Any, dest_s3: Any, source: ObjectHead, dest_bucket: str, dest_key: str, sha256: str
+) -> bool:
+    """Server-side copy to a key that must never change once written.
+
+    Returns True when this call created the object, False when the identical object was already there.
+    Raises MmeKeyConflict when the key holds different content: it is never overwritten.
+    """
+    existing = head(dest_s3, dest_bucket, dest_key)
+    if existing is not None:
+        if existing.metadata.get(SHA256_METADATA) == sha256 and existing.size == source.size:
+            return False
+        raise MmeKeyConflict(
+            f"s3://{dest_bucket}/{dest_key} already exists with different content "
+            f"(sha256 {existing.metadata.get(SHA256_METADATA, 'unknown')}, not {sha256}); it is never overwritten"
+        )
+    copy_source: dict[str, str] = {"Bucket": source.bucket, "Key": source.key}
+    if source.version_id and source.version_id != "null":
+        copy_source["VersionId"] = source.version_id
+    metadata = {SHA256_METADATA: sha256}
+    if source.size <= COPY_OBJECT_LIMIT:
+        dest_s3.copy_object(
+            Bucket=dest_bucket,
+            Key=dest_key,
+            CopySource=copy_source,
+            MetadataDirective="REPLACE",
+            Metadata=metadata,
+            ContentType="application/x-gzip",
+        )
+    else:
+        multipart_copy(dest_s3, copy_source, source.size, dest_bucket, dest_key, metadata)
+    return True
+
+
+def multipart_copy(
+    s3: Any, copy_source: dict[str, str], size: int, bucket: str, key: str, metadata: dict[str, str],
+    part_size: int = PART_SIZE,
+) -> None:
+    upload_id = s3.create_multipart_upload(
+        Bucket=bucket, Key=key, Metadata=metadata, ContentType="application/x-gzip"
+    )["UploadId"]
+    try:
+        parts = []
+        for number, start in enumerate(range(0, size, part_size), start=1):
+            end = min(start + part_size, size) - 1
+            result = s3.upload_part_copy(
+                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                CopySource=copy_source, CopySourceRange=f"bytes={start}-{end}",
+            )
+            parts.append({"PartNumber": number, "ETag": result["CopyPartResult"]["ETag"]})
+        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
+    except BaseException:
+        # Leave no half-written upload behind (its parts are billed and invisible).
+        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        raise
+
+
+def delete_if_created(s3: Any, bucket: str, key: str, sha256: str) -> bool:
+    """Compensation: remove an object only if it holds exactly what this promotion wrote."""
+    existing = head(s3, bucket, key)
+    if existing is None or existing.metadata.get(SHA256_METADATA) != sha256:
+        return False
+    s3.delete_object(Bucket=bucket, Key=key)
+    return True
+
+
+def tag_rejected(s3: Any, obj: ObjectHead, reason: str, detail: str) -> None:
+    """Put the rejection reason on the object itself (tag values: 256 chars, restricted charset)."""
+    safe_detail = "".join(ch if ch.isalnum() or ch in " +-=._:/@" else " " for ch in detail)[:256]
+    params: dict[str, Any] = {
+        "Bucket": obj.bucket,
+        "Key": obj.key,
+        "Tagging": {"TagSet": [
+            {"Key": "modelrelay:status", "Value": "rejected"},
+            {"Key": "modelrelay:reason", "Value": reason[:256]},
+            {"Key": "modelrelay:detail", "Value": safe_detail},
+        ]},
+    }
+    if obj.version_id and obj.version_id != "null":
+        params["VersionId"] = obj.version_id
+    s3.put_object_tagging(**params)
