@@ -255,7 +255,8 @@ def record_outcome(request: dict[str, Any], execution: str, deps: PromotionDeps)
     plan = PromotionPlan.model_validate(request["plan"]) if request.get("plan") else None
     hub_result = request.get("hub") or {}
     mme_result = request.get("mme") or {}
-    failure = request.get("failure")
+    # The state machine always carries a failure slot; it holds an error only on the failure path.
+    failure = request.get("failure") if (request.get("failure") or {}).get("error") else None
     event_detail = (request.get("event") or {}).get("detail") or {}
     package_arn = plan.package_arn if plan else str(event_detail.get("ModelPackageArn") or "unknown")
     detail: dict[str, Any] = {

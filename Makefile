@@ -1,0 +1,88 @@
+# ModelRelay - one entry point. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+SAM := $(SAM_VENV)/bin/sam
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+SAM_STAMP := $(SAM_VENV)/.installed-1.170.0
+NODE_STAMP := node_modules/.installed
+MODELRELAY_SANDBOX_PORT ?= 5055
+
+.PHONY: help install build validate lint typecheck test test-unit test-integration test-e2e demo sandbox sandbox-up sandbox-down bench clean redrive
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	rm -f $(VENV)/.installed-*; touch $@
+
+$(SAM_STAMP):
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	# SAM CLI pins its own pydantic/boto3, so it lives in its own virtualenv.
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "aws-sam-cli==1.170.0"
+	touch $@
+
+$(NODE_STAMP): package.json
+	npm install --no-audit --no-fund --silent
+	touch $@
+
+install: $(STAMP) $(SAM_STAMP) ## Create the virtualenvs and install everything (idempotent)
+
+build: $(STAMP) $(SAM_STAMP) ## sam build (no Docker: cross-platform wheels for arm64 / python3.13)
+	$(SAM) build
+
+validate: $(STAMP) $(SAM_STAMP) $(NODE_STAMP) ## sam validate --lint, cfn-lint + serverless rules, asl-validator, routes
+	$(SAM) validate --lint
+	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+	npx --no-install asl-validator --json-path statemachines/promotion.asl.json
+	PYTHONPATH=layers/modelrelay $(BIN)/python -m modelrelay.check_routes config/routes.json
+	PYTHONPATH=layers/modelrelay $(BIN)/python -m modelrelay.check_routes sandbox/routes.json
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP) ## mypy
+	$(BIN)/mypy layers/modelrelay/modelrelay functions sandbox/modelrelay_sandbox
+
+test-unit: $(STAMP) ## Unit tests (no AWS)
+	$(BIN)/pytest -q tests/unit
+
+test-integration: $(STAMP) ## Integration tests: real template, ASL and handlers on the moto sandbox
+	$(BIN)/pytest -q tests/integration
+
+test-e2e: $(STAMP) ## End-to-end: the sandbox over HTTP, like a user
+	$(BIN)/pytest -q tests/e2e
+
+test: install lint typecheck validate build ## Everything CI runs: lint, types, template/ASL checks, sam build, all tests
+	$(BIN)/pytest -q -n 2 --dist loadfile tests
+
+demo: install build ## The main job, locally: sandbox up, scenario with a timeline, sandbox down
+	$(BIN)/python -m modelrelay_sandbox.demo
+
+sandbox: install build ## Start the sandbox in the foreground (Ctrl-C stops it)
+	$(BIN)/python -m modelrelay_sandbox.cli run --port $(MODELRELAY_SANDBOX_PORT)
+
+sandbox-up: install build ## Start the sandbox detached; returns when ready (.sandbox/outputs.json)
+	$(BIN)/python -m modelrelay_sandbox.cli up --port $(MODELRELAY_SANDBOX_PORT)
+
+sandbox-down: ## Stop the detached sandbox and its child processes
+	$(BIN)/python -m modelrelay_sandbox.cli down
+
+bench: install ## Benchmarks (memory of a 1 GiB validation, API calls and transitions of a promotion, import times)
+	$(BIN)/python bench/bench_artifact_memory.py --size-mib 1024
+	$(BIN)/python bench/bench_promotion.py
+	$(BIN)/python bench/bench_imports.py
+
+redrive: $(STAMP) ## Re-drive a dead-letter queue: make redrive QUEUE_URL=... [ENDPOINT_URL=...]
+	$(BIN)/python -m modelrelay_sandbox.redrive --queue-url "$(QUEUE_URL)" $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
+
+clean: ## Remove build output and sandbox state
+	rm -rf .aws-sam .sandbox .pytest_cache .mypy_cache .ruff_cache

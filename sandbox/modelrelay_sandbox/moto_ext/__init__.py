@@ -1,0 +1,137 @@
+"""What moto 5.2.5 lacks for ModelRelay, supplied in process by patching it.
+
+:func:`apply_all` sets moto's configuration — Lambda without Docker
+(``LambdaSimpleBackend``) and ``stepfunctions.execute_state_machine = True`` —
+and installs every extension below. Each extension module documents its
+patches in detail; one bullet each here: the AWS behaviour supplied, and why
+moto lacks it.
+
+``lambda_runtime`` — Lambda runs your handler code:
+
+* **Handlers run for real.** ``Invoke`` runs the function's Python handler from
+  its stored deployment zip and layers, in warm per-function worker processes
+  (reused while free, recycled on code/config change), with Lambda's environment
+  variables, context object, timeout and error shapes (``FunctionError:
+  Unhandled``; ``Sandbox.Timedout``, ``Runtime.ExitError``...). moto runs code
+  only in Docker; its Docker-less backend returns a canned string.
+* **Execution-role credentials and endpoint.** The handler gets STS credentials
+  of its role (resolving to the function's account) and ``AWS_ENDPOINT_URL`` of
+  the sandbox. moto's Docker path hard-codes fake keys.
+* **Function logs** go to ``.sandbox/logs/<function>.log`` and CloudWatch Logs
+  ``/aws/lambda/<function>`` with START/END/REPORT lines; ``LogType=Tail`` works.
+  moto has no logs without Docker.
+* **Asynchronous invocation** (``InvocationType=Event``; ``invoke_async`` for event
+  sources) returns 202 at once and runs in the background with retries
+  (``MaximumRetryAttempts``), then the dead-letter queue (with ``RequestID``,
+  ``ErrorCode``, ``ErrorMessage`` attributes) and ``OnFailure``/``OnSuccess``
+  destinations. moto invokes synchronously and has no retries, DLQ or
+  destinations.
+* **DeadLetterConfig** is stored and returned by the function configuration.
+  moto drops it.
+* **CloudFormation functions keep Layers and DeadLetterConfig.** moto's
+  ``AWS::Lambda::Function`` passes only a handful of properties on.
+
+``stepfunctions`` — Step Functions runs your ASL:
+
+* **Service calls reach this server.** The interpreter's boto clients follow the
+  sandbox's real port. moto sends them to env ``MOTO_PORT`` or 5000.
+* **AWS SDK integration error names** are ``<ServiceName>.<Name>Exception`` with
+  the service name as AWS spells it (``S3.NoSuchKeyException``,
+  ``SageMaker.ResourceNotFoundException``; an undeclared error code such as
+  SageMaker's ``ValidationException`` → ``SageMaker.SageMakerException``). moto
+  keeps the lower-case SDK name for all but two services.
+* **JSONata** expressions are evaluated by ``jsonata-python``. moto leaves its
+  evaluator hook empty (LocalStack uses a JVM), so JSONata states fail.
+
+``eventbridge_targets`` — EventBridge delivers to every target:
+
+* **Lambda, Step Functions and SNS targets** get the event (Lambda
+  asynchronously); moto raises ``NotImplementedError`` for them.
+* **The event envelope** targets receive is AWS's (``account``, ISO ``time``);
+  moto's drops fields.
+* **Input / InputPath / InputTransformer** follow AWS's rendering rules; moto's
+  template parser drops falsy values and skips archives and replays.
+* **RetryPolicy and target DeadLetterConfig** (with EventBridge's DLQ message
+  attributes); moto has neither.
+* **Disabled rules** do not deliver; moto ignores ``State``.
+* **Patterns on arrays of objects** match; moto's flattener stops at lists.
+* **Bus-to-bus forwarding** keeps ``resources``, ``time``, ``id`` and ``account``;
+  moto rebuilds the event.
+* **Archives and replays** honour the time window and ``FilterArns``; moto's
+  replay ignores them.
+
+``sagemaker_events`` — SageMaker emits Model Package State Change events:
+
+* **"SageMaker Model Package State Change"** on the owner's default bus when a
+  package is created with an approval status or its status changes, ``detail``
+  being the DescribeModelPackage output; moto emits no SageMaker events.
+* **UpdateModelPackage changes only what the request sets** (metadata merged,
+  then keys removed); moto overwrites every field, nulling the approval status.
+* **LastModifiedTime** is set from creation on and bumped on updates; moto leaves
+  it None until the first update.
+* **Model package group resource policies** (Put/Get/DeleteModelPackageGroupPolicy);
+  moto does not implement them.
+
+``s3_eventbridge`` — S3 sends Object Created / Object Deleted to EventBridge:
+
+* **AWS's event shape** (``etag``, ``sequencer``, ``reason`` ``PutObject``/
+  ``CopyObject``/``CompleteMultipartUpload``, ``version-id`` only when versioned,
+  URL-encoded ``key``); moto's differs in each of these.
+* **Default bus only**, through the target extension (input transformers
+  included); moto sends to the rules of every bus in the region.
+* **Deletes and multipart uploads emit exactly what AWS emits**; moto misses
+  delete markers and adds spurious events from its internal calls.
+
+``cloudformation`` — CloudFormation applies what the template declares:
+
+* **AWS::S3::Bucket** versioning, EventBridge notifications and public access
+  block; moto keeps only encryption and tags.
+* **AWS::StepFunctions::StateMachine** ``DefinitionS3Location`` and
+  ``DefinitionSubstitutions``; moto reads ``DefinitionString`` only.
+* **Resource types moto skips** (``AWS::Lambda::EventInvokeConfig``,
+  ``AWS::SageMaker::ModelPackageGroup``, ``AWS::SNS::Subscription``,
+  ``AWS::SQS::QueuePolicy``, ``AWS::CloudWatch::Alarm``) are created.
+* **Ref of AWS::Lambda::LayerVersion** is its ARN; moto returns an object.
+* **AWS::Events::Archive** accepts an object ``EventPattern``; moto wants a string.
+
+See each module's docstring for the exact rules and their limits.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from moto.core.config import default_user_config
+
+_lock = threading.Lock()
+
+
+def _configure_moto() -> None:
+    # Lambda without Docker: LambdaSimpleBackend, whose invoke lambda_runtime replaces.
+    default_user_config["lambda"] = {"use_docker": False}
+    # StartExecution runs the definition in moto's ASL interpreter.
+    default_user_config["stepfunctions"] = {"execute_state_machine": True}
+
+
+def apply_all() -> None:
+    """Configure moto and install every extension (idempotent, thread-safe)."""
+    from . import (
+        cloudformation,
+        eventbridge_targets,
+        lambda_runtime,
+        s3_eventbridge,
+        sagemaker_events,
+        stepfunctions,
+    )
+
+    with _lock:
+        _configure_moto()
+        lambda_runtime.apply()
+        stepfunctions.apply()
+        eventbridge_targets.apply()
+        sagemaker_events.apply()
+        s3_eventbridge.apply()
+        cloudformation.apply()
+
+
+__all__ = ["apply_all"]

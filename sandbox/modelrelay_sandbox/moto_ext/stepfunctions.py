@@ -1,0 +1,161 @@
+"""Step Functions runs your ASL.
+
+With ``stepfunctions.execute_state_machine`` on (set by ``apply_all``), moto's
+StartExecution runs the definition in its interpreter (``moto/stepfunctions/parser``,
+ported from LocalStack). In server mode that interpreter calls services through
+boto3 clients, as Step Functions does. Three gaps are fixed here, each with the
+smallest patch:
+
+* **Service calls reach this server.** ``boto_client_for`` sends the
+  interpreter's calls to ``http://localhost:{moto_server_port()}``, i.e. env
+  ``MOTO_PORT`` or 5000, not the port the sandbox listens on. We replace the
+  ``moto_server_port`` name that module looks up at call time with one returning
+  the sandbox's real port (set by ``start_server`` through :func:`configure`).
+* **AWS SDK integration error names** (``arn:aws:states:::aws-sdk:<service>:<action>``).
+  AWS documents them as ``<ServiceName>.<ErrorName>``, both PascalCase, the
+  service name as Step Functions spells it (``AcmPca``, ``DynamoDb``, ``S3``,
+  ``SageMaker``, ``Sfn``...) and the error name always ending in ``Exception``
+  (``S3.NoSuchKey`` → ``S3.NoSuchKeyException``). moto knows only ``DynamoDb``
+  and ``Sfn`` and otherwise keeps the lower-case SDK name
+  (``sagemaker.ResourceNotFoundException``). Rule implemented (see
+  :func:`sfn_service_error_name`): the service part is the service's SDK
+  ``serviceId`` split into words (spaces, hyphens, and inside-word case changes:
+  ``DynamoDB`` → ``Dynamo DB``) with each word capitalised and the rest of it
+  lower-cased when it is an acronym (``DB`` → ``Db``, ``EC2`` → ``Ec2``, ``ACM PCA`` →
+  ``AcmPca``; ``SageMaker`` stays) — the names of AWS's Java SDK v2 clients,
+  which Step Functions uses. The error part is unchanged from moto: the modeled
+  exception's name + ``Exception`` unless it already ends with it; an error
+  code the service's model does not declare (e.g. SageMaker's
+  ``ValidationException`` for a missing model package) surfaces, as with the
+  Java SDK, as the service's generic exception: ``SageMaker.SageMakerException``.
+  The optimised integrations (``lambda:invoke``, ``dynamodb:putItem``,
+  ``sns:publish``, ``events:putEvents``) already name errors as AWS does
+  (``Lambda.<Code>``, ``DynamoDB.ConditionalCheckFailedException``...) and a
+  Lambda function's own error surfaces as its ``errorType`` with the error
+  payload as ``Cause``: untouched.
+* **StartExecution without a name** gets a generated unique name (a UUID), as
+  on AWS. moto's interpreter backend uses ``None`` (``...:execution:<sm>:None``),
+  so the second unnamed execution fails with ``ExecutionAlreadyExists``; event
+  sources (EventBridge targets) always start unnamed executions.
+* **JSONata** (``"QueryLanguage": "JSONata"``): moto's evaluator hook
+  ``_eval_jsonata`` is left ``None`` (LocalStack runs JSONata in a JVM), so any
+  JSONata expression fails with ``TypeError``. We wire the pure-Python
+  ``jsonata-python`` package in.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from functools import cache
+from typing import Any
+
+import botocore.session
+import jsonata
+from botocore.exceptions import UnknownServiceError
+from moto import settings
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_aws_sdk,
+)
+from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
+from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+_PATCH_MARK = "__modelrelay_sandbox_patch__"
+_lock = threading.Lock()
+_port: int | None = None
+
+# Step Functions' aws-sdk service names that are not boto3's (moto maps them too).
+_SFN_TO_BOTO = {
+    "sfn": "stepfunctions",
+    "states": "stepfunctions",
+    "eventbridge": "events",
+    "elasticloadbalancingv2": "elbv2",
+    "acmpca": "acm-pca",
+}
+# Java SDK v2 client names that the word rule cannot derive.
+_SERVICE_NAME_OVERRIDES = {"iot": "Iot", "cloudwatch logs": "CloudWatchLogs"}
+
+
+def configure(port: int | None) -> None:
+    """The port of the sandbox server the interpreter's service calls go to
+    (``None``: moto's default, env ``MOTO_PORT`` or 5000)."""
+    global _port
+    _port = port
+
+
+def _sandbox_port() -> str:
+    return str(_port) if _port is not None else settings.moto_server_port()
+
+
+def _pascal_word(word: str) -> str:
+    return word[:1].upper() + word[1:].lower()
+
+
+@cache
+def sfn_service_error_name(sdk_service_name: str) -> str:
+    """``sagemaker`` → ``SageMaker``, ``dynamodb`` → ``DynamoDb``, ``acmpca`` → ``AcmPca``.
+
+    The service part of an aws-sdk integration error name (see module docstring).
+    """
+    boto_name = _SFN_TO_BOTO.get(sdk_service_name.lower(), sdk_service_name.lower())
+    try:
+        service_id = botocore.session.get_session().get_service_model(boto_name).service_id
+    except UnknownServiceError:
+        return _pascal_word(sdk_service_name)
+    service_id = str(service_id)
+    if service_id.lower() in _SERVICE_NAME_OVERRIDES:
+        return _SERVICE_NAME_OVERRIDES[service_id.lower()]
+    words: list[str] = []
+    for chunk in re.split(r"[\s\-_]+", service_id):
+        # "DynamoDB" -> ["Dynamo", "DB"], "SageMaker" -> ["Sage", "Maker"], "EC2" -> ["EC2"]
+        words += re.findall(r"[A-Z0-9]+(?![a-z])|[A-Z]?[a-z0-9]+", chunk)
+    return "".join(_pascal_word(w) for w in words)
+
+
+def _normalise_service_error_name(service_name: str) -> str:
+    """Replacement of ``StateTaskServiceAwsSdk._normalise_service_error_name``."""
+    return sfn_service_error_name(service_name)
+
+
+def _eval_jsonata(expression: str) -> Any:
+    """moto's ``_eval_jsonata`` hook, evaluated by jsonata-python (no JVM)."""
+    try:
+        return jsonata.Jsonata(expression).evaluate(None)
+    except jsonata.JException as exc:
+        raise moto_jsonata.JSONataException("UNKNOWN", str(exc)) from exc
+
+
+_original_start_execution = StepFunctionsParserBackend.start_execution
+
+
+def _start_execution(
+    self: StepFunctionsParserBackend,
+    state_machine_arn: str,
+    name: str | None = None,
+    execution_input: str | None = None,
+    trace_header: str | None = None,
+) -> Any:
+    """``StartExecution``: an execution started without a name gets a UUID one, as on AWS."""
+    return _original_start_execution(
+        self,
+        state_machine_arn,
+        name=name or str(uuid.uuid4()),
+        execution_input=execution_input,
+        trace_header=trace_header,
+    )
+
+
+def apply() -> None:
+    """Install the patches (idempotent)."""
+    with _lock:
+        if getattr(boto_client.moto_server_port, _PATCH_MARK, False):
+            return
+        setattr(_sandbox_port, _PATCH_MARK, True)
+        boto_client.moto_server_port = _sandbox_port  # type: ignore[attr-defined]
+        state_task_service_aws_sdk.StateTaskServiceAwsSdk._normalise_service_error_name = staticmethod(  # type: ignore[method-assign]
+            _normalise_service_error_name
+        )
+        moto_jsonata._eval_jsonata = _eval_jsonata
+        StepFunctionsParserBackend.start_execution = _start_execution  # type: ignore[method-assign]

@@ -1,0 +1,169 @@
+"""The sandbox's local AWS: moto's server, extended, in a background thread of this process.
+
+moto runs in *this* process (not as ``moto_server``) so the extensions of
+:mod:`modelrelay_sandbox.moto_ext` patch the very objects that serve requests.
+
+    server = start_server()            # port from MODELRELAY_SANDBOX_PORT, else 5055
+    boto3.client("lambda", endpoint_url=server.url, region_name="us-east-1", ...)
+    server.stop()
+
+``start_server(port=None)`` in tests picks a free port. Port 5055: moto's own
+default (5000) and LocalStack's (4566) are often taken on developer machines by
+those very tools; 5055 is unassigned by IANA and easy to spot as "the sandbox".
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from .moto_ext import apply_all, lambda_runtime, stepfunctions
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_STATE_DIR = REPO_ROOT / ".sandbox"
+DEFAULT_PORT = 5055
+PORT_ENV = "MODELRELAY_SANDBOX_PORT"
+
+
+class SandboxPortBusy(RuntimeError):
+    """The port asked for is already in use by another program."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(
+            f"port {port} on {host} is already in use: stop what listens there "
+            f"(`ss -ltnp 'sport = :{port}'`) or choose another port ({PORT_ENV}=...)"
+        )
+        self.host = host
+        self.port = port
+
+
+class _QuietRequestHandler(MotoRequestHandler):
+    """moto's request handler without the access log line per request."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return
+
+
+def default_port() -> int:
+    """The CLI's port: env ``MODELRELAY_SANDBOX_PORT``, else 5055."""
+    return int(os.environ.get(PORT_ENV) or DEFAULT_PORT)
+
+
+@dataclass
+class SandboxServer:
+    """A running sandbox server; ``url`` is the endpoint for every AWS client."""
+
+    host: str
+    port: int
+    state_dir: Path
+    _server: BaseWSGIServer = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host  # noqa: S104 - wildcard → loopback URL
+        return f"http://{host}:{self.port}"
+
+    def stop(self) -> None:
+        """Stop serving, then kill the Lambda workers (idempotent)."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+        self._server.server_close()
+        lambda_runtime.shutdown_workers()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket, or :class:`SandboxPortBusy` at once (werkzeug would ``sys.exit``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # Like werkzeug: reuse a port in TIME_WAIT, but never one somebody listens on.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            raise SandboxPortBusy(host, port) from exc
+        raise
+    return sock
+
+
+def _wait_until_answering(url: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/moto-api/config", timeout=2) as response:  # noqa: S310 - our own http URL
+                json.load(response)
+                return
+        except (urllib.error.URLError, OSError, json.JSONDecodeError) as exc:
+            last = exc
+            time.sleep(0.05)
+    raise RuntimeError(f"the sandbox server at {url} did not answer within {timeout:.0f} s: {last!r}")
+
+
+def start_server(
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    state_dir: Path = DEFAULT_STATE_DIR,
+    *,
+    log_requests: bool = False,
+) -> SandboxServer:
+    """Apply the moto extensions, serve moto on ``host:port`` in a daemon thread of
+    this process and return once it answers. ``port=None`` picks a free port.
+
+    Lambda code caches and function logs go under ``state_dir``
+    (``lambda-code/``, ``logs/``, ``lambda-home/``). A port in use raises
+    :class:`SandboxPortBusy` immediately. ``log_requests`` prints werkzeug's
+    access log line for every request to stderr.
+    """
+    apply_all()
+    sock = _bind(host, port or 0)
+    actual_port = int(sock.getsockname()[1])
+    try:
+        app = DomainDispatcherApplication(create_backend_app)
+        server = make_server(
+            host,
+            actual_port,
+            app,
+            threaded=True,
+            request_handler=MotoRequestHandler if log_requests else _QuietRequestHandler,
+            fd=sock.fileno(),
+        )
+    finally:
+        sock.close()  # werkzeug serves on its own duplicate of the descriptor
+    state_dir = Path(state_dir)
+    url_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - wildcard → loopback URL
+    url = f"http://{url_host}:{actual_port}"
+    lambda_runtime.configure(
+        endpoint_url=url,
+        code_cache_dir=state_dir / "lambda-code",
+        log_dir=state_dir / "logs",
+        home_dir=state_dir / "lambda-home",
+    )
+    stepfunctions.configure(actual_port)
+    thread = threading.Thread(target=server.serve_forever, name=f"sandbox-server-{actual_port}", daemon=True)
+    thread.start()
+    sandbox = SandboxServer(host=host, port=actual_port, state_dir=state_dir, _server=server, _thread=thread)
+    try:
+        _wait_until_answering(sandbox.url)
+    except RuntimeError:
+        sandbox.stop()
+        raise
+    return sandbox
+
+
+__all__ = ["DEFAULT_PORT", "SandboxPortBusy", "SandboxServer", "default_port", "start_server"]
