@@ -573,6 +573,108 @@ def test_state_machine_catches_lambda_error_types_and_aws_named_sdk_errors(
     assert "Service: SageMaker" in missing_out["error"]["Cause"]
 
 
+def test_state_machine_optimised_integrations_work_as_on_aws(aws: Callable[..., Any], role_arn: str) -> None:
+    # Given a table, a topic with a queue subscribed, a model package and a state machine using them
+    ddb, sns, sqs, sagemaker = aws("dynamodb"), aws("sns"), aws("sqs"), aws("sagemaker")
+    table = f"claims-{uuid.uuid4().hex[:6]}"
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    topic = sns.create_topic(Name=f"notify-{uuid.uuid4().hex[:6]}")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=f"inbox-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    group = f"group-{uuid.uuid4().hex[:6]}"
+    sagemaker.create_model_package_group(ModelPackageGroupName=group)
+    package = sagemaker.create_model_package(
+        ModelPackageGroupName=group,
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/model:1"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    )["ModelPackageArn"]
+    definition = {
+        "StartAt": "Claim",
+        "States": {
+            "Claim": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::dynamodb:putItem",
+                "Parameters": {
+                    "TableName": table,
+                    "Item": {"pk": {"S.$": "$.package"}},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                },
+                "ResultPath": None,
+                "Catch": [
+                    {
+                        "ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"],
+                        "ResultPath": "$.error",
+                        "Next": "AlreadyClaimed",
+                    }
+                ],
+                "Next": "Approve",
+            },
+            "Approve": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:sagemaker:updateModelPackage",
+                "Parameters": {"ModelPackageArn.$": "$.package", "ModelApprovalStatus": "Approved"},
+                "ResultPath": None,
+                "Next": "Notify",
+            },
+            "Notify": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sns:publish",
+                "Parameters": {"TopicArn": topic, "Message.$": "$.package"},
+                "ResultPath": None,
+                "Next": "Emit",
+            },
+            "Emit": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::events:putEvents",
+                "Parameters": {
+                    "Entries": [
+                        {"Source": "modelrelay.test", "DetailType": "Promoted", "Detail": {"arn.$": "$.package"}}
+                    ]
+                },
+                "ResultSelector": {"failed.$": "$.FailedEntryCount"},
+                "ResultPath": "$.emitted",
+                "End": True,
+            },
+            "AlreadyClaimed": {"Type": "Pass", "End": True},
+        },
+    }
+    sfn = aws("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=f"opt-{uuid.uuid4().hex[:6]}", definition=json.dumps(definition), roleArn=role_arn
+    )["stateMachineArn"]
+
+    def run() -> dict[str, Any]:
+        arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"package": package}))["executionArn"]
+        described = wait_for_execution(sfn, arn)
+        assert described["status"] == "SUCCEEDED", described
+        output: dict[str, Any] = json.loads(described["output"])
+        return output
+
+    # When it runs once
+    first = run()
+
+    # Then every integration did its job
+    assert first["emitted"] == {"failed": 0}
+    assert sagemaker.describe_model_package(ModelPackageName=package)["ModelApprovalStatus"] == "Approved"
+    assert ddb.get_item(TableName=table, Key={"pk": {"S": package}})["Item"]
+    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages", [])]
+    assert package in bodies
+
+    # And when it runs again, the conditional put fails with DynamoDB's AWS error name
+    second = run()
+    assert second["error"]["Error"] == "DynamoDB.ConditionalCheckFailedException"
+
+
 def test_jsonata_state_machine_runs(aws: Callable[..., Any], role_arn: str) -> None:
     # Given a JSONata state machine
     definition = {

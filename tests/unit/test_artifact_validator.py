@@ -8,6 +8,7 @@ import io
 import pickle
 import tarfile
 import tracemalloc
+
 import pytest
 from modelrelay.artifact import (
     REASONS,
@@ -60,7 +61,13 @@ EXPECTED_MEMBERS = {
     "bomb_declared_size": "weights.bin",
 }
 # Cases that only fail because of TEST_LIMITS' small limits.
-LIMIT_DEPENDENT = {"oversized_object", "bomb_declared_size", "bomb_ratio", "bomb_after_end_of_archive", "too_many_members"}
+LIMIT_DEPENDENT = {
+    "oversized_object",
+    "bomb_declared_size",
+    "bomb_ratio",
+    "bomb_after_end_of_archive",
+    "too_many_members",
+}
 
 
 def validate(data: bytes, limits: ArtifactLimits = TEST_LIMITS, **kwargs: int) -> ArtifactReport:
@@ -544,7 +551,7 @@ def test_artifact_rejected_str_names_reason_and_member_and_pickles() -> None:
     exc = ArtifactRejected("symlink_member", "symbolic link to '/etc'", "link")
     assert str(exc).startswith("Artifact rejected (symlink_member): ")
     assert "'link'" in str(exc)
-    clone = pickle.loads(pickle.dumps(exc))
+    clone = pickle.loads(pickle.dumps(exc))  # noqa: S301 - round-trips our own object
     assert (clone.reason, clone.detail, clone.member, str(clone)) == (exc.reason, exc.detail, exc.member, str(exc))
 
 

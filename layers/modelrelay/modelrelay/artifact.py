@@ -66,10 +66,12 @@ Decisions on ambiguous inputs
 * **Sizes**: the sum of the member sizes declared in the headers is checked
   against ``max_uncompressed_bytes`` as each header is read (so a bomb
   announced by its header is rejected before decompressing it); the
-  decompressed stream (headers, padding and data) is checked as it is
-  produced.  The compression ratio is decompressed bytes divided by the
-  compressed bytes the decompressor has *consumed* so far, checked once more
-  than ``ratio_check_threshold_bytes`` have been decompressed.
+  decompressed stream (headers, padding and data) is counted as the tar walker
+  consumes it, never more than one ``chunk_size`` piece ahead of production.
+  The reported ``uncompressed_bytes`` is that whole stream.  The compression
+  ratio is decompressed bytes divided by the compressed bytes the decompressor
+  has *consumed* so far (stricter than bytes read), checked once more than
+  ``ratio_check_threshold_bytes`` (default 64 MiB) have been decompressed.
 * Checks on one member run in this order: name (length, UTF-8, absolute,
   traversal), type, member count, duplicate, declared size.
 """

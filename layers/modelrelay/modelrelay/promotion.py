@@ -80,7 +80,9 @@ def prepare(event: dict[str, Any], execution: str, deps: PromotionDeps) -> Promo
         return PromotionPlan(decision="duplicate", reason=claim.reason, package_arn=arn, group=group)
     if status != "Approved":
         reason = f"the package is {status} now (the event said {detail.ModelApprovalStatus}); nothing to promote"
-        return PromotionPlan(decision="skip", reason=reason, package_arn=arn, group=group)
+        # A late approval is reported (skipped, with the reason); a non-approval event just ends quietly.
+        decision = "skip" if detail.ModelApprovalStatus == "Approved" else "ignore"
+        return PromotionPlan(decision=decision, reason=reason, package_arn=arn, group=group)
 
     route = deps.routing.route_for(group)
     source = registry.source_package(description)
@@ -282,17 +284,23 @@ def record_outcome(request: dict[str, Any], execution: str, deps: PromotionDeps)
             "target_model": mme_result.get("target_model"),
             "previous_target_model": mme_result.get("previous_target_model"),
         }
-    if plan is not None:
+    if package_arn != "unknown":
         state.record_outcome(deps.dynamodb, deps.settings.state_table, package_arn, execution, outcome,
                              str(detail.get("message") or outcome))
-    if plan is not None and outcome != "Skipped":
+    if package_arn != "unknown" and outcome != "Skipped":
         status = {"modelrelay:status": f"Promotion{outcome}", "modelrelay:execution": execution}
         if failure:
             status |= {"modelrelay:failed-step": detail["failed_step"], "modelrelay:reason": detail["reason"],
                        "modelrelay:detail": detail["message"]}
         else:
             status |= {"modelrelay:hub-package": str(detail["hub_package_arn"])}
-        registry.record_status(deps.sagemaker, package_arn, status)
+        try:
+            registry.record_status(deps.sagemaker, package_arn, status)
+        except ClientError as error:
+            # The event may name a package that does not exist (malformed or forged): say so, don't crash.
+            if error.response.get("Error", {}).get("Code") not in ("ValidationException", "ResourceNotFound"):
+                raise
+            detail["status_recorded_on_package"] = False
     subject = f"ModelRelay: promotion {outcome.lower()} for {detail.get('group') or package_arn}"
     lines = [f"{k}: {v}" for k, v in detail.items() if v not in (None, [], "")]
     logger.info("promotion outcome", extra={"outcome": outcome, "detail": detail})

@@ -26,6 +26,9 @@ moto lacks it.
   ``ErrorCode``, ``ErrorMessage`` attributes) and ``OnFailure``/``OnSuccess``
   destinations. moto invokes synchronously and has no retries, DLQ or
   destinations.
+* **ReservedConcurrentExecutions** caps a function's concurrent executions: a
+  synchronous invoke beyond it gets ``TooManyRequestsException`` (429), async
+  events wait. moto stores the setting and ignores it.
 * **DeadLetterConfig** is stored and returned by the function configuration.
   moto drops it.
 * **CloudFormation functions keep Layers and DeadLetterConfig.** moto's
@@ -40,6 +43,8 @@ moto lacks it.
   ``SageMaker.ResourceNotFoundException``; an undeclared error code such as
   SageMaker's ``ValidationException`` → ``SageMaker.SageMakerException``). moto
   keeps the lower-case SDK name for all but two services.
+* **StartExecution without a name** gets a UUID name. moto's interpreter backend
+  names it ``None``, so a second unnamed execution fails ``ExecutionAlreadyExists``.
 * **JSONata** expressions are evaluated by ``jsonata-python``. moto leaves its
   evaluator hook empty (LocalStack uses a JVM), so JSONata states fail.
 
@@ -100,6 +105,7 @@ See each module's docstring for the exact rules and their limits.
 from __future__ import annotations
 
 import threading
+import time
 
 from moto.core.config import default_user_config
 
@@ -134,4 +140,22 @@ def apply_all() -> None:
         cloudformation.apply()
 
 
-__all__ = ["apply_all"]
+def wait_idle(timeout: float) -> bool:
+    """Wait until no background work is in flight — EventBridge deliveries and their
+    retries, asynchronous Lambda invocations with their retries, DLQs and
+    destinations — including work one of them started in the other. True if idle
+    within ``timeout`` seconds. (Step Functions executions are not counted: poll
+    DescribeExecution for those.)"""
+    from . import eventbridge_targets, lambda_runtime
+
+    deadline = time.monotonic() + timeout
+    while True:
+        for wait in (eventbridge_targets.wait_idle, lambda_runtime.wait_idle):
+            if not wait(max(deadline - time.monotonic(), 0)):
+                return False
+        # Both were idle one after the other; idle together means nothing is left.
+        if eventbridge_targets.wait_idle(0) and lambda_runtime.wait_idle(0):
+            return True
+
+
+__all__ = ["apply_all", "wait_idle"]

@@ -409,6 +409,7 @@ class _Worker:
         self._capture: list[str] = []
         self._capture_lock = threading.Lock()
         self._markers: dict[str, threading.Event] = {}
+        self.logs_closed = threading.Event()
         env = _worker_env(spec, code_dir, layer_dirs, self.log_stream)
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
@@ -454,6 +455,8 @@ class _Worker:
         with self.proc.stdout:
             for raw in self.proc.stdout:
                 line = raw.decode("utf-8", errors="replace")
+                if not line.endswith("\n"):  # last output of a dying worker
+                    line += "\n"
                 idx = line.find(LOG_END_MARKER)
                 if idx < 0:
                     self._emit(line)
@@ -462,8 +465,10 @@ class _Worker:
                     self._emit(line[:idx] + "\n")
                 request_id = line[idx + len(LOG_END_MARKER) :].strip()
                 self.marker(request_id).set()
-        for event in list(self._markers.values()):
-            event.set()
+        with self._capture_lock:
+            self.logs_closed.set()
+            for event in self._markers.values():
+                event.set()
 
     def _emit(self, line: str) -> None:
         _write_log(self.spec.name, line)
@@ -473,7 +478,16 @@ class _Worker:
     # -- helpers used by the invoking thread
     def marker(self, request_id: str) -> threading.Event:
         with self._capture_lock:
-            return self._markers.setdefault(request_id, threading.Event())
+            event = self._markers.setdefault(request_id, threading.Event())
+            if self.logs_closed.is_set():  # no more output will come
+                event.set()
+            return event
+
+    def wait_for_logs(self, request_id: str, timeout: float) -> None:
+        """Wait until the worker has flushed the log lines of ``request_id`` (its end marker)."""
+        self.marker(request_id).wait(timeout)
+        with self._capture_lock:
+            self._markers.pop(request_id, None)
 
     def note(self, line: str) -> None:
         """A line written by the runtime itself (START/END/REPORT...)."""
@@ -697,11 +711,15 @@ def _exit_error(worker: _Worker, request_id: str) -> bytes:
     except subprocess.TimeoutExpired:
         worker.kill()
         code = worker.proc.returncode
-    if code is not None and code < 0:
+    worker.logs_closed.wait(timeout=1)  # its last words come before the runtime's
+    if code == 0:
+        message = f"RequestId: {request_id} Error: Runtime exited without providing a reason"
+    elif code is not None and code < 0:
         reason = f"signal: {signal.Signals(-code).name.removeprefix('SIG').lower()}"
+        message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
     else:
-        reason = f"exit status {code}"
-    message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
+        message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}"
+    worker.note(f"{message}\nRuntime.ExitError")
     return _error_payload("Runtime.ExitError", message)
 
 
@@ -733,50 +751,60 @@ def run_invocation(
             raise Throttled()
         _pool.wait_for_checkin(timeout=0.5)
     started = time.monotonic()
-    init_ms: float | None = None
     if worker is None:
         worker = _spawn(fn, spec)
-        init_budget = _config.init_phase_timeout + spec.timeout
-        try:
-            hello = worker.messages.get(timeout=init_budget)
-        except queue.Empty:
-            hello = {"type": "init", "ok": False, "timeout": True}
-        init_done = time.monotonic()
-        init_ms = (init_done - started) * 1000
-        worker.marker("init").wait(timeout=1)
-        failure: bytes | None = None
-        if hello is None:
-            failure = _exit_error(worker, request_id)
-        elif hello.get("timeout"):
-            failure = _timeout_error(spec, request_id)
-        elif not hello.get("ok"):
-            error = dict(hello["error"])
-            error["requestId"] = request_id
-            failure = json.dumps(error).encode()
-        if failure is not None:
-            _pool.checkin(worker, reusable=False)
-            logs = worker.take_logs()
-            _to_cloudwatch(fn, worker.log_stream, logs)
-            return InvocationResult(request_id, failure, "Unhandled", "".join(logs), spec.version)
-        # An init phase over its 10 s limit is re-run inside the invoke phase on
-        # Lambda, so the handler's deadline then counts from the end of that limit.
-        over_limit = init_done - started > _config.init_phase_timeout
-        handler_start = started + _config.init_phase_timeout if over_limit else init_done
+        cold = True
     else:
-        handler_start = time.monotonic()
-    deadline = handler_start + spec.timeout
-    return _invoke_on(worker, fn, spec, event_text, request_id, deadline, init_ms)
+        cold = False
+    try:
+        result, reusable = _run_on(worker, spec, event_text, request_id, started, cold)
+    except BaseException:
+        _pool.checkin(worker, reusable=False)  # never leave a worker marked busy
+        raise
+    _pool.checkin(worker, reusable=reusable)
+    _to_cloudwatch(fn, worker.log_stream, result.logs.splitlines())
+    return result
 
 
-def _invoke_on(
+def _init_failure(worker: _Worker, spec: _FunctionSpec, request_id: str) -> bytes | None:
+    """Wait for a new worker's init phase; its error payload if it failed."""
+    try:
+        hello = worker.messages.get(timeout=_config.init_phase_timeout + spec.timeout)
+    except queue.Empty:
+        return _timeout_error(spec, request_id)
+    worker.wait_for_logs("init", timeout=1)
+    if hello is None:
+        return _exit_error(worker, request_id)
+    if not hello.get("ok"):
+        error = dict(hello["error"])
+        error["requestId"] = request_id
+        return json.dumps(error).encode()
+    return None
+
+
+def _run_on(
     worker: _Worker,
-    fn: LambdaFunction,
     spec: _FunctionSpec,
     event_text: str,
     request_id: str,
-    deadline: float,
-    init_ms: float | None,
-) -> InvocationResult:
+    started: float,
+    cold: bool,
+) -> tuple[InvocationResult, bool]:
+    """One invocation on a checked-out worker: the result and whether the worker may be reused."""
+    init_ms: float | None = None
+    if cold:
+        failure = _init_failure(worker, spec, request_id)
+        init_done = time.monotonic()
+        init_ms = (init_done - started) * 1000
+        if failure is not None:
+            return InvocationResult(request_id, failure, "Unhandled", "".join(worker.take_logs()), spec.version), False
+        # An init phase over its 10 s limit is re-run inside the invoke phase on
+        # Lambda, so the handler's deadline then counts from the end of that limit.
+        over_limit = init_done - started > _config.init_phase_timeout
+        deadline = (started + _config.init_phase_timeout if over_limit else init_done) + spec.timeout
+    else:
+        deadline = time.monotonic() + spec.timeout
+
     begin = time.monotonic()
     worker.note(f"START RequestId: {request_id} Version: {spec.version}")
     deadline_ms = int((time.time() + (deadline - begin)) * 1000)
@@ -806,15 +834,14 @@ def _invoke_on(
         payload = _timeout_error(spec, request_id)
     elif reply is None:
         payload = _exit_error(worker, request_id)
-    elif reply.get("ok"):
-        worker.marker(request_id).wait(timeout=2)
-        payload = reply["payload"].encode()
-        function_error = None
-        reusable = True
     else:
-        worker.marker(request_id).wait(timeout=2)
-        payload = json.dumps(reply["error"]).encode()
+        worker.wait_for_logs(request_id, timeout=2)
         reusable = True
+        if reply.get("ok"):
+            payload = reply["payload"].encode()
+            function_error = None
+        else:
+            payload = json.dumps(reply["error"]).encode()
     memory = worker.max_memory_mb()
     worker.note(f"END RequestId: {request_id}")
     report = (
@@ -826,10 +853,8 @@ def _invoke_on(
     if init_ms is not None:
         report += f"\tInit Duration: {init_ms:.2f} ms"
     worker.note(report)
-    logs = worker.take_logs()
-    _pool.checkin(worker, reusable=reusable)
-    _to_cloudwatch(fn, worker.log_stream, logs)
-    return InvocationResult(request_id, payload, function_error, "".join(logs), spec.version)
+    logs = "".join(worker.take_logs())
+    return InvocationResult(request_id, payload, function_error, logs, spec.version), reusable
 
 
 # --------------------------------------------------------------------------- asynchronous invocation
@@ -1083,7 +1108,8 @@ def _simple_backend_invoke(
 ) -> bytes:
     """``LambdaSimpleBackend.invoke``: the real function instead of a canned string."""
     fn = self.get_function(function_name, qualifier)
-    payload = fn.invoke(body, headers, response_headers)
+    result = fn.invoke(body, headers, response_headers)
+    payload = result if isinstance(result, bytes) else result.encode()
     response_headers["Content-Length"] = str(len(payload))
     return payload
 
@@ -1102,12 +1128,12 @@ def _patch_dead_letter_config() -> None:
         version: str | int = 1,
     ) -> None:
         original_init(self, account_id, spec, region, version)
-        self.dead_letter_config = dict(spec.get("DeadLetterConfig") or {}) or None
+        self.dead_letter_config = dict(spec.get("DeadLetterConfig") or {}) or None  # type: ignore[attr-defined]
 
     def update_configuration(self: LambdaFunction, config_updates: dict[str, Any]) -> dict[str, Any]:
         if "DeadLetterConfig" in config_updates:
             dlq = config_updates["DeadLetterConfig"] or {}
-            self.dead_letter_config = dict(dlq) if dlq.get("TargetArn") else None
+            self.dead_letter_config = dict(dlq) if dlq.get("TargetArn") else None  # type: ignore[attr-defined]
         return original_update(self, config_updates)
 
     def get_configuration(self: LambdaFunction, on_create: bool = False) -> dict[str, Any]:

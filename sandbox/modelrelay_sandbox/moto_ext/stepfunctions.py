@@ -3,7 +3,7 @@
 With ``stepfunctions.execute_state_machine`` on (set by ``apply_all``), moto's
 StartExecution runs the definition in its interpreter (``moto/stepfunctions/parser``,
 ported from LocalStack). In server mode that interpreter calls services through
-boto3 clients, as Step Functions does. Three gaps are fixed here, each with the
+boto3 clients, as Step Functions does. Four gaps are fixed here, each with the
 smallest patch:
 
 * **Service calls reach this server.** ``boto_client_for`` sends the
@@ -17,7 +17,7 @@ smallest patch:
   ``SageMaker``, ``Sfn``...) and the error name always ending in ``Exception``
   (``S3.NoSuchKey`` → ``S3.NoSuchKeyException``). moto knows only ``DynamoDb``
   and ``Sfn`` and otherwise keeps the lower-case SDK name
-  (``sagemaker.ResourceNotFoundException``). Rule implemented (see
+  (``sagemaker.ResourceNotFoundException``, ``sagemaker.sagemakerException``). Rule implemented (see
   :func:`sfn_service_error_name`): the service part is the service's SDK
   ``serviceId`` split into words (spaces, hyphens, and inside-word case changes:
   ``DynamoDB`` → ``Dynamo DB``) with each word capitalised and the rest of it
@@ -41,6 +41,17 @@ smallest patch:
   ``_eval_jsonata`` is left ``None`` (LocalStack runs JSONata in a JVM), so any
   JSONata expression fails with ``TypeError``. We wire the pure-Python
   ``jsonata-python`` package in.
+
+Verified to work as on AWS without a patch (tests/integration/test_moto_ext_runtime.py): ``lambda:invoke`` with ``Payload.$``, ``sns:publish``,
+``events:putEvents``, ``aws-sdk:sagemaker:describeModelPackage`` /
+``updateModelPackage``, ``dynamodb:putItem`` with ``ConditionExpression``
+(``DynamoDB.ConditionalCheckFailedException``), ``Retry``/``Catch`` on
+``Lambda.*``, ``States.TaskFailed`` and a handler's own ``errorType``.
+
+Known limit: the interpreter signs every call with the access key ``ak``, which
+moto maps to the default account (123456789012), and ignores a state's
+``Credentials``: a state machine in another account would act on the default
+account's resources.
 """
 
 from __future__ import annotations
@@ -134,8 +145,8 @@ def _start_execution(
     self: StepFunctionsParserBackend,
     state_machine_arn: str,
     name: str | None = None,
-    execution_input: str | None = None,
-    trace_header: str | None = None,
+    execution_input: Any = None,
+    trace_header: Any = None,
 ) -> Any:
     """``StartExecution``: an execution started without a name gets a UUID one, as on AWS."""
     return _original_start_execution(
@@ -153,7 +164,7 @@ def apply() -> None:
         if getattr(boto_client.moto_server_port, _PATCH_MARK, False):
             return
         setattr(_sandbox_port, _PATCH_MARK, True)
-        boto_client.moto_server_port = _sandbox_port  # type: ignore[attr-defined]
+        boto_client.moto_server_port = _sandbox_port
         state_task_service_aws_sdk.StateTaskServiceAwsSdk._normalise_service_error_name = staticmethod(  # type: ignore[method-assign]
             _normalise_service_error_name
         )
