@@ -3,7 +3,6 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from modelrelay.observability import logger, metrics, tracer
 from modelrelay.promotion import prepare
 from modelrelay.wiring import promotion_deps

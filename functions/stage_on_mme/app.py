@@ -3,7 +3,6 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from modelrelay.models import PromotionPlan
 from modelrelay.observability import logger, metrics, tracer
 from modelrelay.promotion import stage_on_mme

@@ -16,10 +16,9 @@ from typing import Any
 
 import boto3
 from cfnlint.decode.cfn_yaml import loads as load_cfn_yaml
+from modelrelay.check_routes import main as check_routes
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
-
-from modelrelay.check_routes import main as check_routes
 
 REPO = Path(__file__).resolve().parents[2]
 LAYER_ID = "ModelRelayLayer"

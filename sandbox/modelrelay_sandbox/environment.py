@@ -36,7 +36,9 @@ STACK_NAME = "modelrelay"
 ROUTES_FILE = REPO / "sandbox" / "routes.json"
 
 
-def session(access_key: str = ACCESS_KEY_ID, secret: str = SECRET_ACCESS_KEY, token: str | None = None) -> boto3.Session:
+def session(
+    access_key: str = ACCESS_KEY_ID, secret: str = SECRET_ACCESS_KEY, token: str | None = None
+) -> boto3.Session:
     return boto3.Session(aws_access_key_id=access_key, aws_secret_access_key=secret, aws_session_token=token,
                          region_name=REGION)
 

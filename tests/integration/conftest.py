@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from modelrelay_sandbox import environment
 from modelrelay_sandbox.environment import SandboxEnvironment, wait_for
 

@@ -7,9 +7,9 @@ import json
 import uuid
 
 import pytest
-
 from modelrelay_sandbox.artifact_factory import BAD_ARTIFACTS, good_artifact, malicious_traversal_artifact
 from modelrelay_sandbox.environment import DS_BUCKET, HUB_ACCOUNT_ID, wait_for
+
 from tests.integration.conftest import Stack
 
 MANUAL_GROUP = "housing-newyork-ny"  # MME route, PendingManualApproval on drop
@@ -118,7 +118,8 @@ def test_stale_approval_event_is_skipped_touching_nothing(stack: Stack) -> None:
     late = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in late.items() if k != "ResponseMetadata"}
     stack.client("stepfunctions").start_execution(
         stateMachineArn=stack.out["state_machine_arn"],
-        input=json.dumps({"version": "0", "id": str(uuid.uuid4()), "detail-type": "SageMaker Model Package State Change",
+        input=json.dumps({"version": "0", "id": str(uuid.uuid4()),
+                          "detail-type": "SageMaker Model Package State Change",
                           "source": "aws.sagemaker", "account": stack.out["account_id"],
                           "time": "2026-11-20T09:14:05Z", "region": stack.out["region"], "resources": [arn],
                           "detail": late}))

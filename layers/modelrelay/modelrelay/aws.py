@@ -23,7 +23,7 @@ SDK_CONFIG = Config(
 
 
 def client(service: str, session: boto3.Session | None = None) -> Any:
-    return (session or boto3.Session()).client(service, config=SDK_CONFIG)  # type: ignore[call-overload]
+    return (session or boto3.Session()).client(service, config=SDK_CONFIG)
 
 
 @dataclass

@@ -25,7 +25,7 @@ class ModelPackageStateChangeDetail(BaseModel):
 
 
 class ModelPackageStateChangeEvent(EventBridgeModel):
-    detail: ModelPackageStateChangeDetail  # type: ignore[assignment]
+    detail: ModelPackageStateChangeDetail
 
 
 S3ObjectCreatedEvent = S3EventNotificationEventBridgeModel

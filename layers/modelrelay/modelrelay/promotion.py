@@ -179,7 +179,9 @@ def register_in_hub(plan: PromotionPlan, execution: str, deps: PromotionDeps) ->
             "created_hub_object": created_object, "provenance_id": prov_id}
 
 
-def stage_on_mme(plan: PromotionPlan, hub_result: dict[str, Any], execution: str, deps: PromotionDeps) -> dict[str, Any]:
+def stage_on_mme(
+    plan: PromotionPlan, hub_result: dict[str, Any], execution: str, deps: PromotionDeps
+) -> dict[str, Any]:
     """Copy to the immutable versioned MME key, then move the model's current TargetModel pointer to it."""
     assert plan.artifact and plan.mme_bucket and plan.mme_key and plan.target_model and plan.model_name
     assert plan.endpoint_name

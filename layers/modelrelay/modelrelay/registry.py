@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -47,7 +48,8 @@ def source_package(description: dict[str, Any]) -> SourcePackage:
     parts = arn.split(":")
     if len(parts) < 6:
         raise InvalidEvent(f"model package ARN '{arn}' is malformed")
-    containers = (description.get("InferenceSpecification") or {}).get("Containers") or []
+    spec = description.get("InferenceSpecification") or {}
+    containers = spec.get("Containers") or []
     if not containers or not containers[0].get("ModelDataUrl"):
         raise MissingInferenceSpecification(
             f"model package {arn} has no inference specification with a ModelDataUrl; nothing to promote"
@@ -62,10 +64,9 @@ def source_package(description: dict[str, Any]) -> SourcePackage:
         approval_status=description.get("ModelApprovalStatus", "PendingManualApproval"),
         model_data_url=containers[0]["ModelDataUrl"],
         image=containers[0].get("Image", ""),
-        content_types=(description.get("InferenceSpecification") or {}).get("SupportedContentTypes") or ["application/json"],
-        response_types=(description.get("InferenceSpecification") or {}).get("SupportedResponseMIMETypes")
-        or ["application/json"],
-        last_modified=last_modified.isoformat() if hasattr(last_modified, "isoformat") else last_modified,
+        content_types=spec.get("SupportedContentTypes") or ["application/json"],
+        response_types=spec.get("SupportedResponseMIMETypes") or ["application/json"],
+        last_modified=last_modified.isoformat() if isinstance(last_modified, datetime) else last_modified,
     )
 
 

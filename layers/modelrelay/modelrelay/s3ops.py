@@ -49,7 +49,7 @@ def head(s3: Any, bucket: str, key: str, version_id: str | None = None) -> Objec
     try:
         response = s3.head_object(**params)
     except ClientError as error:
-        if is_not_found(error) or error.response.get("Error", {}).get("Code") == "400" and version_id:
+        if is_not_found(error) or (error.response.get("Error", {}).get("Code") == "400" and version_id):
             return None
         raise
     return ObjectHead(
@@ -79,7 +79,8 @@ def resolve_event_object(s3: Any, bucket: str, raw_key: str, version_id: str | N
     if not found:
         if version_id and any(head(s3, bucket, key) for key in candidates):
             raise ArtifactChanged(
-                f"s3://{bucket}/{raw_key} version {version_id} no longer exists (deleted or overwritten after the event)"
+                f"s3://{bucket}/{raw_key} version {version_id} no longer exists "
+                "(deleted or overwritten after the event)"
             )
         raise ArtifactNotFound(f"s3://{bucket}/{raw_key} does not exist (deleted after the event?)")
     obj = found[0]

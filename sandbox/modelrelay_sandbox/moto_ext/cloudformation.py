@@ -21,8 +21,8 @@ import re
 import threading
 from typing import Any
 
-from moto.cloudformation import parsing
 from moto.awslambda.models import LayerVersion
+from moto.cloudformation import parsing
 from moto.core.common_models import CloudFormationModel
 from moto.events.models import Archive
 from moto.s3.models import FakeBucket, s3_backends
@@ -63,14 +63,15 @@ class _SupplementModel:
         return self._attributes[attribute_name]
 
     @classmethod
-    def update_from_cloudformation_json(  # type: ignore[misc]
+    def update_from_cloudformation_json(
         cls, original_resource: Any, new_resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
         region_name: str,
     ) -> Any:
-        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        create = cls.create_from_cloudformation_json  # type: ignore[attr-defined]
+        return create(new_resource_name, cloudformation_json, account_id, region_name)
 
     @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[misc]
+    def delete_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
     ) -> None:
         return None
@@ -82,7 +83,7 @@ class EventInvokeConfigModel(_SupplementModel, CloudFormationModel):
         return "AWS::Lambda::EventInvokeConfig"
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
+    def create_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str,
         **kwargs: Any,
     ) -> EventInvokeConfigModel:
@@ -102,7 +103,7 @@ class ModelPackageGroupModel(_SupplementModel, CloudFormationModel):
         return "AWS::SageMaker::ModelPackageGroup"
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
+    def create_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str,
         **kwargs: Any,
     ) -> ModelPackageGroupModel:
@@ -122,7 +123,7 @@ class SubscriptionModel(_SupplementModel, CloudFormationModel):
         return "AWS::SNS::Subscription"
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
+    def create_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str,
         **kwargs: Any,
     ) -> SubscriptionModel:
@@ -142,7 +143,7 @@ class QueuePolicyModel(_SupplementModel, CloudFormationModel):
         return "AWS::SQS::QueuePolicy"
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
+    def create_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str,
         **kwargs: Any,
     ) -> QueuePolicyModel:
@@ -162,7 +163,7 @@ class AlarmModel(_SupplementModel, CloudFormationModel):
         return "AWS::CloudWatch::Alarm"
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[misc]
+    def create_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str,
         **kwargs: Any,
     ) -> AlarmModel:
