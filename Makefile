@@ -8,12 +8,14 @@ SAM_VENV := .venv-sam
 BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+export PYTHONPATH := $(CURDIR)/layers/modelrelay:$(CURDIR)/sandbox:$(CURDIR)
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 SAM_STAMP := $(SAM_VENV)/.installed-1.170.0
 NODE_STAMP := node_modules/.installed
 MODELRELAY_SANDBOX_PORT ?= 5055
 
-.PHONY: help install build validate lint typecheck test test-unit test-integration test-e2e demo sandbox sandbox-up sandbox-down bench clean redrive
+
+.PHONY: help install build sandbox-build validate lint typecheck test test-unit test-integration test-e2e demo sandbox sandbox-up sandbox-down bench clean redrive
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -64,13 +66,16 @@ test-e2e: $(STAMP) ## End-to-end: the sandbox over HTTP, like a user
 test: install lint typecheck validate build ## Everything CI runs: lint, types, template/ASL checks, sam build, all tests
 	$(BIN)/pytest -q -n 2 --dist loadfile tests
 
-demo: install build ## The main job, locally: sandbox up, scenario with a timeline, sandbox down
+sandbox-build: $(STAMP) $(SAM_STAMP) ## sam build with the sandbox's routes, into .sandbox/build
+	MODELRELAY_ROUTES_FILE=$(CURDIR)/sandbox/routes.json $(SAM) build --build-dir .sandbox/build
+
+demo: install sandbox-build ## The main job, locally: sandbox up, scenario with a timeline, sandbox down
 	$(BIN)/python -m modelrelay_sandbox.demo
 
-sandbox: install build ## Start the sandbox in the foreground (Ctrl-C stops it)
+sandbox: install sandbox-build ## Start the sandbox in the foreground (Ctrl-C stops it)
 	$(BIN)/python -m modelrelay_sandbox.cli run --port $(MODELRELAY_SANDBOX_PORT)
 
-sandbox-up: install build ## Start the sandbox detached; returns when ready (.sandbox/outputs.json)
+sandbox-up: install sandbox-build ## Start the sandbox detached; returns when ready (.sandbox/outputs.json)
 	$(BIN)/python -m modelrelay_sandbox.cli up --port $(MODELRELAY_SANDBOX_PORT)
 
 sandbox-down: ## Stop the detached sandbox and its child processes

@@ -454,3 +454,10 @@ BAD_ARTIFACTS: dict[str, tuple[str, Callable[[], bytes]]] = {
     "bomb_after_end_of_archive": ("compression_ratio_exceeded", lambda: _zeros_after_end_of_archive(2 * MiB)),
     "too_many_members": ("too_many_members", _too_many_members),
 }
+
+
+if __name__ == "__main__":
+    # `python -m modelrelay_sandbox.artifact_factory [--malicious] > model.tar.gz`: a small artifact to drop.
+    import sys
+
+    sys.stdout.buffer.write(malicious_traversal_artifact() if "--malicious" in sys.argv else good_artifact())

@@ -16,7 +16,7 @@ from modelrelay.errors import ArtifactChanged, ArtifactNotFound, InvalidEvent, M
 COPY_OBJECT_LIMIT = 5 * 1024**3
 PART_SIZE = 512 * 1024**2  # 512 MiB parts: a 5 TiB object stays under the 10,000-part limit
 SHA256_METADATA = "modelrelay-sha256"
-_NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchVersion", "NoSuchBucket"}
 
 
 @dataclass(frozen=True)

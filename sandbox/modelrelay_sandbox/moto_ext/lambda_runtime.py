@@ -53,8 +53,16 @@ Python handler, from the code moto stores, the way Lambda's Python runtime does:
 * **CloudFormation** ``AWS::Lambda::Function`` keeps ``Layers`` and
   ``DeadLetterConfig`` (moto's ``create_from_cloudformation_json`` drops them).
 
+Known limits: settings are per process (one sandbox server per process);
+moto's Invoke reads the ``Qualifier`` query parameter under the wrong name, so
+select a version or alias with a qualified ``FunctionName``/ARN instead;
+``MaximumEventAgeInSeconds`` is not enforced; services moto wires to Lambda
+itself (SNS subscriptions, SQS event source mappings) invoke synchronously
+inside the triggering request; the worker runs this venv's Python (3.11), not
+the function's runtime version; memory size is reported, not enforced.
+
 Public API: :func:`apply`, :func:`configure`, :func:`invoke_async`,
-:func:`wait_idle`, :func:`shutdown_workers`.
+:func:`wait_idle`, :func:`shutdown_workers`, :func:`run_invocation`.
 """
 
 from __future__ import annotations

@@ -42,10 +42,10 @@ smallest patch:
   JSONata expression fails with ``TypeError``. We wire the pure-Python
   ``jsonata-python`` package in.
 
-Verified to work as on AWS without a patch (tests/integration/test_moto_ext_runtime.py): ``lambda:invoke`` with ``Payload.$``,
-``sns:publish``,
-``events:putEvents``, ``aws-sdk:sagemaker:describeModelPackage`` /
-``updateModelPackage``, ``dynamodb:putItem`` with ``ConditionExpression``
+Verified to work as on AWS without a patch (see tests/integration/test_moto_ext_runtime.py):
+``lambda:invoke`` with ``Payload.$``, ``sns:publish``, ``events:putEvents``,
+``aws-sdk:sagemaker:describeModelPackage`` / ``updateModelPackage``,
+``dynamodb:putItem`` with ``ConditionExpression``
 (``DynamoDB.ConditionalCheckFailedException``), ``Retry``/``Catch`` on
 ``Lambda.*``, ``States.TaskFailed`` and a handler's own ``errorType``.
 

@@ -1,0 +1,174 @@
+"""``make demo``: the main job, locally, as a user would do it, with a readable timeline.
+
+Starts the sandbox (the real template, state machine and handlers on the emulator), acts only through the AWS
+APIs (boto3 with ``endpoint_url``), checks every expectation, stops the sandbox, and exits 0 only if all held.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from modelrelay_sandbox import environment
+from modelrelay_sandbox.artifact_factory import good_artifact, malicious_traversal_artifact
+from modelrelay_sandbox.cli import BUILD_DIR, STATE_DIR
+from modelrelay_sandbox.environment import wait_for
+
+
+class Timeline:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.failures = 0
+
+    def step(self, title: str, action: Callable[[], str]) -> None:
+        began = time.monotonic()
+        try:
+            outcome, ok = action(), True
+        except (AssertionError, TimeoutError) as error:
+            outcome, ok = f"FAILED: {error}", False
+            self.failures += 1
+        mark = "ok " if ok else "!! "
+        print(f"[{time.monotonic() - self.started:6.1f}s] {mark}{title} ({time.monotonic() - began:.1f}s)\n"
+              f"           {outcome}", flush=True)
+
+
+def main() -> int:
+    print("Starting the ModelRelay sandbox (moto + extensions, real template/ASL/handlers)...", flush=True)
+    t0 = time.monotonic()
+    env = environment.start(port=None, state_dir=STATE_DIR, build_dir=BUILD_DIR if BUILD_DIR.exists() else None)
+    print(f"Sandbox ready at {env.url} in {time.monotonic() - t0:.1f} s\n", flush=True)
+    out = env.outputs
+    ses = environment.session()
+
+    def client(service: str) -> Any:
+        return ses.client(service, endpoint_url=env.url)
+
+    hub = environment.hub_session(env.url)
+    s3, sagemaker, sfn, sqs = client("s3"), client("sagemaker"), client("stepfunctions"), client("sqs")
+    timeline = Timeline()
+    state: dict[str, Any] = {}
+
+    def notifications() -> list[str]:
+        bodies = []
+        while batch := sqs.receive_message(QueueUrl=out["notifications_queue_url"],
+                                           MaxNumberOfMessages=10).get("Messages", []):
+            for message in batch:
+                bodies.append(message["Body"])
+                sqs.delete_message(QueueUrl=out["notifications_queue_url"], ReceiptHandle=message["ReceiptHandle"])
+        return bodies
+
+    def package_for(group: str, sha: str) -> dict[str, Any]:
+        def find() -> dict[str, Any] | None:
+            for page in sagemaker.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group):
+                for summary in page["ModelPackageSummaryList"]:
+                    described = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+                    if described.get("CustomerMetadataProperties", {}).get("modelrelay:sha256") == sha:
+                        return described  # type: ignore[no-any-return]
+            return None
+
+        return wait_for(find, timeout=30, what=f"a package in {group}")  # type: ignore[no-any-return]
+
+    def promotion_outcome(arn: str, count: int = 1) -> list[str]:
+        def settled() -> list[str] | None:
+            statuses = []
+            for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=out["state_machine_arn"]):
+                for execution in page["executions"]:
+                    described = sfn.describe_execution(executionArn=execution["executionArn"])
+                    if arn in described.get("input", ""):
+                        statuses.append(described["status"])
+            return statuses if len(statuses) >= count and "RUNNING" not in statuses else None
+
+        return wait_for(settled, timeout=60, what=f"the promotion of {arn}")  # type: ignore[no-any-return]
+
+    def resolve(model: str) -> str | None:
+        item = client("dynamodb").get_item(TableName=out["state_table"], ConsistentRead=True,
+                                           Key={"pk": {"S": f"pointer#{out['mme']['endpoint_name']}#{model}"}})
+        return item.get("Item", {}).get("current", {}).get("M", {}).get("target_model", {}).get("S")
+
+    def drop(group: str, data: bytes) -> str:
+        key = f"{out['ingest_prefix']}{group}/model-{uuid.uuid4().hex[:6]}.tar.gz"
+        s3.put_object(Bucket=out["ingest_bucket"], Key=key, Body=data)
+        return key
+
+    def step1() -> str:
+        data = good_artifact({"model.joblib": uuid.uuid4().bytes * 32, "code/inference.py": b"def model_fn(d): ...\n"})
+        state["sha"] = sha = hashlib.sha256(data).hexdigest()
+        key = drop("housing-newyork-ny", data)
+        package = package_for("housing-newyork-ny", sha)
+        assert package["ModelApprovalStatus"] == "PendingManualApproval", package["ModelApprovalStatus"]
+        assert package["CustomerMetadataProperties"]["modelrelay:source-key"] == key
+        state["arn"] = package["ModelPackageArn"]
+        return f"{package['ModelPackageArn']} is PendingManualApproval, provenance s3://{out['ingest_bucket']}/{key}"
+
+    def step2() -> str:
+        notifications()
+        sagemaker.update_model_package(ModelPackageArn=state["arn"], ModelApprovalStatus="Approved")
+        statuses = promotion_outcome(state["arn"], count=2)
+        assert statuses.count("SUCCEEDED") == len(statuses), statuses
+        sha = state["sha"]
+        hub_key = f"artifacts/housing-newyork-ny/{sha}.tar.gz"
+        hub.client("s3", endpoint_url=env.url).head_object(Bucket=out["hub_bucket"], Key=hub_key)
+        hub_packages = hub.client("sagemaker", endpoint_url=env.url).list_model_packages(
+            ModelPackageGroupName=out["hub_model_package_group"])["ModelPackageSummaryList"]
+        assert hub_packages, "no hub package"
+        target = resolve("NewYork_NY")
+        assert target and sha[:12] in target, target
+        s3.head_object(Bucket=out["mme"]["bucket"], Key=out["mme"]["prefix"] + target)
+        told = [b for b in notifications() if "promotion succeeded" in b]
+        assert told, "no success notification"
+        return (f"hub s3://{out['hub_bucket']}/{hub_key} (account {out['hub_account_id']}); "
+                f"TargetModel pointer NewYork_NY -> {target}; notified")
+
+    def step3() -> str:
+        data = good_artifact({"model.joblib": uuid.uuid4().bytes * 32})
+        sha = hashlib.sha256(data).hexdigest()
+        drop("housing-chicago-il", data)
+        package = package_for("housing-chicago-il", sha)
+        assert package["ModelApprovalStatus"] == "Approved"
+        statuses = promotion_outcome(package["ModelPackageArn"])
+        assert statuses == ["SUCCEEDED"], statuses
+        target = wait_for(lambda: (t := resolve("Chicago_IL")) and sha[:12] in t and t, what="Chicago_IL pointer")
+        return f"{package['ModelPackageArn']} auto-approved and promoted; Chicago_IL -> {target}"
+
+    def step4() -> str:
+        notifications()
+        key = drop("housing-newyork-ny", malicious_traversal_artifact())
+        tags = wait_for(lambda: s3.get_object_tagging(Bucket=out["ingest_bucket"], Key=key)["TagSet"],
+                        what="the rejection tags")
+        reason = next(t["Value"] for t in tags if t["Key"] == "modelrelay:reason")
+        assert reason == "path_traversal", tags
+        told = wait_for(lambda: [b for b in notifications() if "Artifact Rejected" in b], what="the notification")
+        assert "path_traversal" in told[0]
+        return f"rejected: tag modelrelay:reason={reason}; nothing registered; notification says why"
+
+    def step5() -> str:
+        data = good_artifact({"model.joblib": uuid.uuid4().bytes * 32})
+        sha = hashlib.sha256(data).hexdigest()
+        drop("fraud-realtime", data)
+        package = package_for("fraud-realtime", sha)
+        sagemaker.update_model_package(ModelPackageArn=package["ModelPackageArn"], ModelApprovalStatus="Approved")
+        statuses = promotion_outcome(package["ModelPackageArn"], count=2)
+        assert "FAILED" in statuses and "rollout_not_available" in json.dumps(
+            sagemaker.describe_model_package(ModelPackageName=package["ModelPackageArn"])
+            ["CustomerMetadataProperties"]), statuses
+        return ("reported as FAILED (rollout_not_available), never as success; this version does not roll "
+                "real-time endpoints yet, and the hub writes of that execution were removed")
+
+    timeline.step("1. drop a tar.gz for housing-newyork-ny (manual approval)", step1)
+    timeline.step("2. approve it in the registry -> promotion", step2)
+    timeline.step("3. drop a tar.gz for housing-chicago-il (auto-approve)", step3)
+    timeline.step("4. drop a malicious tar.gz (member with ../)", step4)
+    timeline.step("5. approve a package on the real-time endpoint route", step5)
+    scenario = time.monotonic() - t0
+    env.stop()
+    print(f"\nScenario wall time {scenario:.1f} s; {timeline.failures} expectation(s) failed.")
+    return 1 if timeline.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
