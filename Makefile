@@ -63,7 +63,7 @@ test-integration: $(STAMP) ## Integration tests: real template, ASL and handlers
 test-e2e: $(STAMP) ## End-to-end: the sandbox over HTTP, like a user
 	$(BIN)/pytest -q tests/e2e
 
-test: install lint typecheck validate build ## Everything CI runs: lint, types, template/ASL checks, sam build, all tests
+test: install lint typecheck validate build sandbox-build ## Everything CI runs: lint, types, template/ASL checks, sam build, all tests
 	$(BIN)/pytest -q -n 2 --dist loadfile tests
 
 sandbox-build: $(STAMP) $(SAM_STAMP) ## sam build with the sandbox's routes, into .sandbox/build
@@ -86,8 +86,8 @@ bench: install ## Benchmarks (memory of a 1 GiB validation, API calls and transi
 	$(BIN)/python bench/bench_promotion.py
 	$(BIN)/python bench/bench_imports.py
 
-redrive: $(STAMP) ## Re-drive a dead-letter queue: make redrive QUEUE_URL=... [ENDPOINT_URL=...]
-	$(BIN)/python -m modelrelay_sandbox.redrive --queue-url "$(QUEUE_URL)" $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
+redrive: $(STAMP) ## Re-drive a DLQ: make redrive QUEUE_URL=... TARGET_ARN=... [ENDPOINT_URL=...]
+	$(BIN)/python -m modelrelay_sandbox.redrive --queue-url "$(QUEUE_URL)" --target-arn "$(TARGET_ARN)" $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
 
 clean: ## Remove build output and sandbox state
 	rm -rf .aws-sam .sandbox .pytest_cache .mypy_cache .ruff_cache

@@ -68,10 +68,10 @@ def main() -> int:
                 for summary in page["ModelPackageSummaryList"]:
                     described = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
                     if described.get("CustomerMetadataProperties", {}).get("modelrelay:sha256") == sha:
-                        return described  # type: ignore[no-any-return]
+                        return described
             return None
 
-        return wait_for(find, timeout=30, what=f"a package in {group}")  # type: ignore[no-any-return]
+        return wait_for(find, timeout=30, what=f"a package in {group}")
 
     def promotion_outcome(arn: str, count: int = 1) -> list[str]:
         def settled() -> list[str] | None:
@@ -83,7 +83,7 @@ def main() -> int:
                         statuses.append(described["status"])
             return statuses if len(statuses) >= count and "RUNNING" not in statuses else None
 
-        return wait_for(settled, timeout=60, what=f"the promotion of {arn}")  # type: ignore[no-any-return]
+        return wait_for(settled, timeout=60, what=f"the promotion of {arn}")
 
     def resolve(model: str) -> str | None:
         item = client("dynamodb").get_item(TableName=out["state_table"], ConsistentRead=True,
