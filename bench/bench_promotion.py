@@ -1,0 +1,97 @@
+"""API calls and state transitions of one MME promotion, measured on the sandbox.
+
+Counts every AWS API request the sandbox server receives from the moment a package is approved until its
+promotion has ended: the approval itself, the handlers' calls and the state machine's integrations (Lambda
+invokes, SNS, EventBridge), grouped by operation. Event delivery inside the emulator is not an API request
+and is not counted. Copy parts (``UploadPartCopy``) are counted apart. Transitions come from the history.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from botocore.config import Config
+from modelrelay_sandbox import environment
+from modelrelay_sandbox.artifact_factory import good_artifact
+from modelrelay_sandbox.environment import wait_for
+
+
+def operation(environ: dict[str, Any]) -> str:
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return str(target).split(".")[-1]
+    query = environ.get("QUERY_STRING", "")
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    service = auth.split("/")[3] if auth.count("/") >= 4 else "?"
+    if "Action=" in query:
+        return service + ":" + query.split("Action=")[1].split("&")[0]
+    if "partNumber=" in query and environ.get("HTTP_X_AMZ_COPY_SOURCE"):
+        return "s3:UploadPartCopy"
+    return f"{service}:{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '').split('/')[1][:20] and '/<key>'}"
+
+
+def main() -> int:
+    env = environment.start(port=None, state_dir=Path(tempfile.mkdtemp(prefix="modelrelay-bench-")))
+    counts: collections.Counter[str] = collections.Counter()
+    counting = {"on": False}
+    inner = env.server._server.app
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        # The bench's own polling is tagged by its user agent and not counted.
+        if counting["on"] and "modelrelay-bench" not in environ.get("HTTP_USER_AGENT", ""):
+            counts[operation(environ)] += 1
+        return inner(environ, start_response)
+
+    env.server._server.app = app
+    try:
+        out, ses = env.outputs, environment.session()
+        config = Config(user_agent_extra="modelrelay-bench")
+        s3, sagemaker, sfn = (ses.client(s, endpoint_url=env.url, config=config)
+                              for s in ("s3", "sagemaker", "stepfunctions"))
+        data = good_artifact({"model.joblib": uuid.uuid4().bytes * 64})
+        sha = hashlib.sha256(data).hexdigest()
+        s3.put_object(Bucket=out["ingest_bucket"], Key=f"incoming/housing-newyork-ny/{sha[:8]}.tar.gz", Body=data)
+        arn = wait_for(lambda: next((p["ModelPackageArn"] for p in sagemaker.list_model_packages(
+            ModelPackageGroupName="housing-newyork-ny")["ModelPackageSummaryList"]), None), what="package")
+
+        def executions(status_in_input: str) -> list[dict[str, Any]]:
+            found = []
+            for execution in sfn.list_executions(stateMachineArn=out["state_machine_arn"])["executions"]:
+                described = sfn.describe_execution(executionArn=execution["executionArn"])
+                if f'"ModelApprovalStatus": "{status_in_input}"' in described["input"].replace('":"', '": "'):
+                    found.append(described)
+            return found
+
+        # The drop's PendingManualApproval event runs a quiet execution first: let it end before counting.
+        wait_for(lambda: [e for e in executions("PendingManualApproval") if e["status"] != "RUNNING"],
+                 what="the pending execution")
+        counting["on"] = True
+        started = time.monotonic()
+        sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+        execution = wait_for(lambda: next((e for e in executions("Approved") if e["status"] != "RUNNING"), None),
+                             timeout=60, what="the promotion")
+        elapsed = time.monotonic() - started
+        counting["on"] = False
+        history = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+        transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
+    finally:
+        env.stop()
+    copy_parts = counts.pop("s3:UploadPartCopy", 0)
+    print(json.dumps({
+        "execution_status": execution["status"], "seconds_on_sandbox": round(elapsed, 2),
+        "state_transitions": transitions, "api_calls_excluding_copy_parts": sum(counts.values()),
+        "copy_parts": copy_parts, "by_operation": dict(sorted(counts.items())),
+    }, indent=1))
+    return 0 if execution["status"] == "SUCCEEDED" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
