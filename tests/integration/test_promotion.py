@@ -195,3 +195,46 @@ def test_endpoint_route_fails_clearly_and_removes_its_hub_writes(stack: Stack) -
     for summary in stack.packages(hub_group, hub=True):
         props = stack.describe(summary["ModelPackageArn"], hub=True).get("CustomerMetadataProperties") or {}
         assert props.get("modelrelay:sha256") != sha
+
+
+def test_second_delivery_of_an_approval_creates_nothing_new(stack: Stack) -> None:
+    # Given an approval that was promoted
+    data, sha = unique_artifact()
+    stack.drop(AUTO_GROUP, data, name=f"{sha[:8]}.tar.gz")
+    package = stack.package_with_sha(AUTO_GROUP, sha)
+    arn = package["ModelPackageArn"]
+    stack.settled_executions(arn)
+    hub_group = stack.out["hub_model_package_group"]
+    hub_before = len(stack.packages(hub_group, hub=True))
+    stack.notifications()
+    # When the same approval event is delivered again
+    event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "SageMaker Model Package State Change",
+             "source": "aws.sagemaker", "account": stack.out["account_id"], "time": "2026-11-20T09:14:05Z",
+             "region": stack.out["region"], "resources": [arn],
+             "detail": {"ModelPackageGroupName": AUTO_GROUP, "ModelPackageArn": arn,
+                        "ModelApprovalStatus": "Approved", "ModelPackageVersion": package["ModelPackageVersion"]}}
+    stack.client("stepfunctions").start_execution(stateMachineArn=stack.out["state_machine_arn"],
+                                                  input=json.dumps(event))
+    executions = stack.settled_executions(arn, count=2)
+    # Then it ends quietly: no second hub package, no second success notification
+    assert {e["status"] for e in executions} == {"SUCCEEDED"}
+    assert len(stack.packages(hub_group, hub=True)) == hub_before
+    assert not [m for m in stack.notifications() if arn in m["Body"]]
+
+
+def test_large_objects_are_copied_server_side_in_parts(stack: Stack) -> None:
+    # Given an object larger than one copy part (parts shrunk to S3's 5 MiB minimum to keep the test small)
+    from modelrelay import s3ops
+
+    s3 = stack.client("s3")
+    body = uuid.uuid4().bytes * (12 * 1024 * 1024 // 16)
+    s3.put_object(Bucket=DS_BUCKET, Key="big/model.tar.gz", Body=body)
+    # When it is copied with the multipart path
+    s3ops.multipart_copy(s3, {"Bucket": DS_BUCKET, "Key": "big/model.tar.gz"}, len(body), DS_BUCKET,
+                         "big/copy.tar.gz", {s3ops.SHA256_METADATA: "x"}, part_size=5 * 1024 * 1024)
+    # Then the copy is byte-identical, made of 3 parts, and carries the metadata
+    head = s3.head_object(Bucket=DS_BUCKET, Key="big/copy.tar.gz")
+    assert head["ETag"].strip('"').endswith("-3")
+    assert head["Metadata"][s3ops.SHA256_METADATA] == "x"
+    copied = s3.get_object(Bucket=DS_BUCKET, Key="big/copy.tar.gz")["Body"].read()
+    assert hashlib.sha256(copied).digest() == hashlib.sha256(body).digest()
