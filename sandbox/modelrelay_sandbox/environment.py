@@ -32,6 +32,7 @@ MME_BUCKET = "modelrelay-sandbox-mme"
 MME_ENDPOINT = "housing-mme"
 DS_BUCKET = "modelrelay-sandbox-ds-artifacts"
 CANARY_ENDPOINT = "fraud-canary"
+CANARY_ALARMS = ("fraud-canary-5xx", "fraud-canary-latency")
 STACK_NAME = "modelrelay"
 ROUTES_FILE = REPO / "sandbox" / "routes.json"
 
@@ -91,6 +92,27 @@ def _seed_spoke_account(endpoint_url: str) -> None:
                              "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}],
     )
     sagemaker.create_endpoint(EndpointName=MME_ENDPOINT, EndpointConfigName=f"{MME_ENDPOINT}-config")
+    # A real-time endpoint for canary rollouts: 2 instances (a canary must be at most half the fleet) and the
+    # two alarms its route names, which a user sets to ALARM with `cloudwatch set-alarm-state` to see a rollback.
+    sagemaker.create_model(
+        ModelName=f"{CANARY_ENDPOINT}-v0",
+        PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-inference:1",
+                          "ModelDataUrl": f"s3://{DS_BUCKET}/fraud/v0/model.tar.gz"},
+        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker-execution",
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"{CANARY_ENDPOINT}-v0",
+        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": f"{CANARY_ENDPOINT}-v0",
+                             "InitialInstanceCount": 2, "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}],
+    )
+    sagemaker.create_endpoint(EndpointName=CANARY_ENDPOINT, EndpointConfigName=f"{CANARY_ENDPOINT}-v0")
+    cloudwatch = spoke.client("cloudwatch", endpoint_url=endpoint_url)
+    for alarm, metric in zip(CANARY_ALARMS, ("Invocation5XXErrors", "ModelLatency"), strict=True):
+        cloudwatch.put_metric_alarm(
+            AlarmName=alarm, Namespace="AWS/SageMaker", MetricName=metric, Statistic="Maximum", Period=60,
+            EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
+            Dimensions=[{"Name": "EndpointName", "Value": CANARY_ENDPOINT},
+                        {"Name": "VariantName", "Value": "AllTraffic"}])
 
 
 @dataclass
@@ -136,7 +158,7 @@ def outputs_document(url: str, deployment: Deployment) -> dict[str, Any]:
         "hub_model_package_group": HUB_GROUP,
         "mme": {"endpoint_name": MME_ENDPOINT, "bucket": MME_BUCKET, "prefix": "models/"},
         "groups": groups,
-        "canary": {"endpoint_name": CANARY_ENDPOINT, "alarm_names": []},
+        "canary": {"endpoint_name": CANARY_ENDPOINT, "alarm_names": list(CANARY_ALARMS)},
         "state_machine_arn": o["PromotionStateMachineArn"],
         "state_table": o["StateTableName"],
         "notification_topic_arn": o["NotificationTopicArn"],

@@ -109,3 +109,15 @@ class ConfigError(ModelRelayError):
     """Settings or routing configuration are invalid."""
 
     reason = "config_invalid"
+
+
+class EndpointLeaseBusy(ModelRelayError):
+    """Another promotion is rolling this endpoint; the state machine waits (bounded) and tries again."""
+
+    reason = "endpoint_lease_busy"
+
+
+class PreflightFailed(ModelRelayError):
+    """A rollout check failed before any SageMaker write; ``reason`` names the check."""
+
+    reason = "preflight_failed"

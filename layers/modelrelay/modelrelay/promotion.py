@@ -31,6 +31,7 @@ from modelrelay.models import ArtifactRef, ModelPackageStateChangeEvent, Promoti
 from modelrelay.observability import logger
 
 EXECUTION_METADATA = "modelrelay-execution"
+ROLLOUT_STEPS = ("RolloutToEndpoint", "StartRollout", "CheckRollout")
 
 
 @dataclass
@@ -268,17 +269,25 @@ def record_outcome(request: dict[str, Any], execution: str, deps: PromotionDeps)
         "group": plan.group if plan else event_detail.get("ModelPackageGroupName"),
         "execution": execution,
     }
+    rollout = request.get("rollout") or {}
+    detail_type_prefix = "Rollout" if plan is not None and plan.route_kind == "endpoint" else "Promotion"
     if failure:
         step, reason, sentence = _failure_details(failure)
         removed = _compensate(plan, execution, deps) if plan else []
         outcome = "Failed"
+        if step not in ROLLOUT_STEPS:
+            detail_type_prefix = "Promotion"
         detail |= {"failed_step": step, "reason": reason, "message": sentence, "removed": removed}
     elif plan and plan.decision == "skip":
         outcome = "Skipped"
         detail |= {"reason": "not_approved", "message": plan.reason}
+    elif rollout.get("status") == "Superseded":
+        outcome = "Skipped"
+        detail |= {"reason": "superseded", "message": rollout.get("reason"), "endpoint_name": plan.endpoint_name
+                   if plan else None}
     else:
         assert plan and plan.artifact
-        outcome = "Succeeded"
+        outcome = {"RolledBack": "RolledBack", "Failed": "Failed"}.get(str(rollout.get("status")), "Succeeded")
         detail |= {
             "route": plan.route_kind, "endpoint_name": plan.endpoint_name, "sha256": plan.artifact.sha256,
             "source_artifact": plan.artifact.uri, "hub_package_arn": hub_result.get("hub_package_arn"),
@@ -286,6 +295,13 @@ def record_outcome(request: dict[str, Any], execution: str, deps: PromotionDeps)
             "target_model": mme_result.get("target_model"),
             "previous_target_model": mme_result.get("previous_target_model"),
         }
+        if rollout:
+            detail |= {"rollout_status": rollout.get("status"), "reason": rollout.get("reason"),
+                       "endpoint_config": rollout.get("new_config"), "previous_endpoint_config":
+                       rollout.get("old_config"), "strategy": rollout.get("strategy"), "polls": rollout.get("polls")}
+            if outcome != "Succeeded":
+                detail["failed_step"] = "CheckRollout"
+                detail["message"] = rollout.get("reason")
     if package_arn != "unknown":
         state.record_outcome(deps.dynamodb, deps.settings.state_table, package_arn, execution, outcome,
                              str(detail.get("message") or outcome))
@@ -294,7 +310,7 @@ def record_outcome(request: dict[str, Any], execution: str, deps: PromotionDeps)
         if failure:
             status |= {"modelrelay:failed-step": detail["failed_step"], "modelrelay:reason": detail["reason"],
                        "modelrelay:detail": detail["message"]}
-        else:
+        elif detail.get("hub_package_arn"):
             status |= {"modelrelay:hub-package": str(detail["hub_package_arn"])}
         try:
             registry.record_status(deps.sagemaker, package_arn, status)
@@ -303,12 +319,13 @@ def record_outcome(request: dict[str, Any], execution: str, deps: PromotionDeps)
             if error.response.get("Error", {}).get("Code") not in ("ValidationException", "ResourceNotFound"):
                 raise
             detail["status_recorded_on_package"] = False
-    subject = f"ModelRelay: promotion {outcome.lower()} for {detail.get('group') or package_arn}"
+    words = {"RolledBack": "rolled back"}.get(outcome, outcome.lower())
+    subject = f"ModelRelay: {detail_type_prefix.lower()} {words} for {detail.get('group') or package_arn}"
     lines = [f"{k}: {v}" for k, v in detail.items() if v not in (None, [], "")]
     logger.info("promotion outcome", extra={"outcome": outcome, "detail": detail})
     return {
         "outcome": outcome,
-        "detail_type": f"Promotion {outcome}",
+        "detail_type": f"{detail_type_prefix} {outcome}",
         "detail": detail,
         "subject": subject[:99],
         "message": subject + "\n\n" + "\n".join(lines),
