@@ -7,7 +7,6 @@ APIs (boto3 with ``endpoint_url``), checks every expectation, stops the sandbox,
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 import time
 import uuid
@@ -146,24 +145,50 @@ def main() -> int:
         assert "path_traversal" in told[0]
         return f"rejected: tag modelrelay:reason={reason}; nothing registered; notification says why"
 
-    def step5() -> str:
+    def approve_on_canary() -> tuple[dict[str, Any], str, list[str]]:
         data = good_artifact({"model.joblib": uuid.uuid4().bytes * 32})
         sha = hashlib.sha256(data).hexdigest()
         drop("fraud-realtime", data)
         package = package_for("fraud-realtime", sha)
+        promotion_outcome(package["ModelPackageArn"])  # the quiet execution of the PendingManualApproval event
         sagemaker.update_model_package(ModelPackageArn=package["ModelPackageArn"], ModelApprovalStatus="Approved")
-        statuses = promotion_outcome(package["ModelPackageArn"], count=2)
-        assert "FAILED" in statuses and "rollout_not_available" in json.dumps(
-            sagemaker.describe_model_package(ModelPackageName=package["ModelPackageArn"])
-            ["CustomerMetadataProperties"]), statuses
-        return ("reported as FAILED (rollout_not_available), never as success; this version does not roll "
-                "real-time endpoints yet, and the hub writes of that execution were removed")
+        return package, sha, promotion_outcome(package["ModelPackageArn"], count=2)
+
+    def step5() -> str:
+        package, sha, statuses = approve_on_canary()
+        endpoint = sagemaker.describe_endpoint(EndpointName=out["canary"]["endpoint_name"])
+        assert statuses.count("SUCCEEDED") == 2, statuses
+        assert endpoint["EndpointStatus"] == "InService" and sha[:12] in endpoint["EndpointConfigName"], endpoint
+        rollout = sagemaker.describe_model_package(ModelPackageName=package["ModelPackageArn"])[
+            "CustomerMetadataProperties"]["modelrelay:rollout"]
+        assert rollout == "Succeeded", rollout
+        return f"rollout Succeeded: {endpoint['EndpointName']} InService on {endpoint['EndpointConfigName']}"
+
+    def step6() -> str:
+        before = sagemaker.describe_endpoint(EndpointName=out["canary"]["endpoint_name"])["EndpointConfigName"]
+        alarm = out["canary"]["alarm_names"][0]
+        notifications()
+        client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="demo: 5XX spike")
+        try:
+            package, _, statuses = approve_on_canary()
+        finally:
+            client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="demo: recovered")
+        assert sorted(statuses) == ["FAILED", "SUCCEEDED"], statuses
+        endpoint = sagemaker.describe_endpoint(EndpointName=out["canary"]["endpoint_name"])
+        assert endpoint["EndpointConfigName"] == before, endpoint["EndpointConfigName"]
+        metadata = sagemaker.describe_model_package(ModelPackageName=package["ModelPackageArn"])[
+            "CustomerMetadataProperties"]
+        assert metadata["modelrelay:rollout"] == "RolledBack", metadata
+        told = [b for b in notifications() if "rollout rolled back" in b]
+        assert told, "no rolled-back notification"
+        return f"RolledBack, endpoint back on {before}: {metadata['modelrelay:rollout-reason']}"
 
     timeline.step("1. drop a tar.gz for housing-newyork-ny (manual approval)", step1)
     timeline.step("2. approve it in the registry -> promotion", step2)
     timeline.step("3. drop a tar.gz for housing-chicago-il (auto-approve)", step3)
     timeline.step("4. drop a malicious tar.gz (member with ../)", step4)
-    timeline.step("5. approve a package on the real-time endpoint route", step5)
+    timeline.step("5. approve a package on the canary route -> guarded rollout", step5)
+    timeline.step("6. approve another, with an alarm in ALARM during the bake", step6)
     scenario = time.monotonic() - t0
     env.stop()
     print(f"\nScenario wall time {scenario:.1f} s; {timeline.failures} expectation(s) failed.")

@@ -14,7 +14,6 @@ from tests.integration.conftest import Stack
 
 MANUAL_GROUP = "housing-newyork-ny"  # MME route, PendingManualApproval on drop
 AUTO_GROUP = "housing-chicago-il"  # MME route, auto-approved drops
-ENDPOINT_GROUP = "fraud-realtime"
 
 
 def unique_artifact() -> tuple[bytes, str]:
@@ -175,26 +174,6 @@ def test_approved_package_with_a_malicious_artifact_fails_clearly_and_writes_not
     assert metadata["modelrelay:reason"] == "path_traversal"
     bodies = [m["Body"] for m in stack.notifications()]
     assert any("path_traversal" in body and arn in body for body in bodies)
-
-
-def test_endpoint_route_fails_clearly_and_removes_its_hub_writes(stack: Stack) -> None:
-    # Given an approved package for a real-time endpoint route (rollout not installed in this version)
-    data, sha = unique_artifact()
-    stack.drop(ENDPOINT_GROUP, data, name=f"{sha[:8]}.tar.gz")
-    package = stack.package_with_sha(ENDPOINT_GROUP, sha)
-    stack.client("sagemaker").update_model_package(ModelPackageArn=package["ModelPackageArn"],
-                                                   ModelApprovalStatus="Approved")
-    executions = stack.settled_executions(package["ModelPackageArn"], count=2)
-    # Then it is reported as failed, never as a success, and the hub holds nothing from it
-    # (the other execution is the quiet one for the PendingManualApproval event of the drop)
-    assert sorted(e["status"] for e in executions) == ["FAILED", "SUCCEEDED"]
-    metadata = stack.describe(package["ModelPackageArn"])["CustomerMetadataProperties"]
-    assert metadata["modelrelay:failed-step"] == "RolloutToEndpoint"
-    assert stack.keys(stack.out["hub_bucket"], f"artifacts/{ENDPOINT_GROUP}/{sha}", hub=True) == []
-    hub_group = stack.out["hub_model_package_group"]
-    for summary in stack.packages(hub_group, hub=True):
-        props = stack.describe(summary["ModelPackageArn"], hub=True).get("CustomerMetadataProperties") or {}
-        assert props.get("modelrelay:sha256") != sha
 
 
 def test_second_delivery_of_an_approval_creates_nothing_new(stack: Stack) -> None:

@@ -1,0 +1,131 @@
+"""Endpoint rollouts with canary guardrails through the real stack; outcomes read from what the endpoint says."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+from modelrelay_sandbox.artifact_factory import good_artifact
+from modelrelay_sandbox.environment import CANARY_ALARMS, CANARY_ENDPOINT
+
+from tests.integration.conftest import Stack
+
+GROUP = "fraud-realtime"
+
+
+def pending_package(stack: Stack) -> tuple[dict[str, Any], str]:
+    data = good_artifact({"model.joblib": uuid.uuid4().bytes * 64})
+    sha = hashlib.sha256(data).hexdigest()
+    stack.drop(GROUP, data, name=f"{sha[:8]}.tar.gz")
+    package = stack.package_with_sha(GROUP, sha)
+    stack.settled_executions(package["ModelPackageArn"])  # the quiet PendingManualApproval execution
+    return package, sha
+
+
+def approve(stack: Stack, package: dict[str, Any]) -> list[dict[str, Any]]:
+    stack.client("sagemaker").update_model_package(ModelPackageArn=package["ModelPackageArn"],
+                                                   ModelApprovalStatus="Approved")
+    return stack.settled_executions(package["ModelPackageArn"], count=2, timeout=120)
+
+
+def endpoint(stack: Stack) -> dict[str, Any]:
+    described: dict[str, Any] = stack.client("sagemaker").describe_endpoint(EndpointName=CANARY_ENDPOINT)
+    return described
+
+
+def set_alarm(stack: Stack, name: str, state: str) -> None:
+    stack.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue=state, StateReason="integration test")
+
+
+@pytest.fixture(autouse=True)
+def one_rollout_test_at_a_time() -> Any:
+    # The tests share one canary endpoint; each starts from InService.
+    with ROLLOUT_LOCK:
+        yield
+
+
+ROLLOUT_LOCK = threading.Lock()
+
+
+def test_canary_rollout_succeeds_and_the_endpoint_serves_the_new_config(stack: Stack) -> None:
+    # Given an approved package on the canary route
+    package, sha = pending_package(stack)
+    stack.notifications()
+    # When the promotion rolls the endpoint
+    executions = approve(stack, package)
+    # Then it succeeded because the endpoint is InService on the new config
+    assert {e["status"] for e in executions} == {"SUCCEEDED"}
+    described = endpoint(stack)
+    assert described["EndpointStatus"] == "InService"
+    assert sha[:12] in described["EndpointConfigName"]
+    metadata = stack.describe(package["ModelPackageArn"])["CustomerMetadataProperties"]
+    assert metadata["modelrelay:rollout"] == "Succeeded"
+    hub = stack.describe(metadata["modelrelay:hub-package"], hub=True)["CustomerMetadataProperties"]
+    assert hub["modelrelay:rollout"] == "Succeeded"
+    assert any("rollout succeeded" in m["Body"] and package["ModelPackageArn"] in m["Body"]
+               for m in stack.notifications())
+
+
+def test_alarm_during_the_bake_rolls_back_and_is_reported_as_rolled_back(stack: Stack) -> None:
+    # Given a healthy endpoint and a new approved version
+    package, sha = pending_package(stack)
+    before = endpoint(stack)["EndpointConfigName"]
+    stack.notifications()
+    # When one of the route's alarms is in ALARM while the canary bakes
+    set_alarm(stack, CANARY_ALARMS[0], "ALARM")
+    try:
+        executions = approve(stack, package)
+    finally:
+        set_alarm(stack, CANARY_ALARMS[0], "OK")
+    # Then the execution does not succeed, the endpoint is back on its previous config, and it says why
+    statuses = sorted(e["status"] for e in executions)
+    assert statuses == ["FAILED", "SUCCEEDED"]  # the rollout, and the quiet pending-event execution
+    failed = next(e for e in executions if e["status"] == "FAILED")
+    assert failed.get("error") == "RolloutRolledBack"
+    described = endpoint(stack)
+    assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == before
+    metadata = stack.describe(package["ModelPackageArn"])["CustomerMetadataProperties"]
+    assert metadata["modelrelay:rollout"] == "RolledBack"
+    assert CANARY_ALARMS[0] in metadata["modelrelay:rollout-reason"]
+    bodies = [m["Body"] for m in stack.notifications() if package["ModelPackageArn"] in m["Body"]]
+    assert any("rollout rolled back" in body and CANARY_ALARMS[0] in body for body in bodies), bodies
+    assert not any("succeeded" in body for body in bodies)
+    # And the losing endpoint config was removed
+    configs = stack.client("sagemaker").list_endpoint_configs(NameContains=sha[:12])["EndpointConfigs"]
+    assert configs == []
+
+
+def test_two_approvals_racing_on_one_endpoint_both_complete_and_the_later_serves(stack: Stack) -> None:
+    # Given two versions of the same group, pending
+    first, _ = pending_package(stack)
+    second, second_sha = pending_package(stack)
+    assert second["ModelPackageVersion"] > first["ModelPackageVersion"]
+    # When both are approved at the same moment
+    threads = [threading.Thread(target=approve, args=(stack, p)) for p in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    # Then neither failed and the later version serves
+    for package in (first, second):
+        assert all(e["status"] == "SUCCEEDED" for e in stack.executions_for(package["ModelPackageArn"]))
+    assert second_sha[:12] in endpoint(stack)["EndpointConfigName"]
+
+
+def test_a_crashed_executions_lease_expires(stack: Stack) -> None:
+    # Given a lease left behind by an execution that crashed an hour ago
+    stack.client("dynamodb").put_item(
+        TableName=stack.out["state_table"],
+        Item={"pk": {"S": f"lease#{CANARY_ENDPOINT}"}, "holder": {"S": "crashed-execution"},
+              "expires_at": {"N": str(int(time.time()) - 3600)}})
+    package, sha = pending_package(stack)
+    # When a new version is approved, Then the expired lease does not block it
+    executions = approve(stack, package)
+    assert {e["status"] for e in executions} == {"SUCCEEDED"}
+    assert sha[:12] in endpoint(stack)["EndpointConfigName"]
+    assert "Item" not in stack.client("dynamodb").get_item(
+        TableName=stack.out["state_table"], Key={"pk": {"S": f"lease#{CANARY_ENDPOINT}"}}, ConsistentRead=True)
