@@ -77,6 +77,16 @@ moto lacks it.
 * **Model package group resource policies** (Put/Get/DeleteModelPackageGroupPolicy);
   moto does not implement them.
 
+``sagemaker_endpoints`` — SageMaker UpdateEndpoint with deployment guardrails:
+
+* **UpdateEndpoint** (moto lacks it) with AWS's validation, blue/green CANARY/LINEAR/ALL_AT_ONCE and
+  rolling policies, ``PendingDeploymentSummary``, auto-rollback on ``ALARM`` alarms (``RollingBack`` →
+  ``InService`` on the old config), ``Failed``/``UpdateRollbackFailed`` injected by images containing
+  ``fail-deployment``/``fail-rollback``, "SageMaker Endpoint Deployment State Change" events; progress is
+  driven by DescribeEndpoint polls (``configure(polls=3)``) or time (``configure(time_scale=...)``).
+  Also fixes moto's UpdateEndpointWeightsAndCapacities (stuck ``Updating``), duplicate-name creates,
+  ListModels filters/pagination and the endpoint-config instance-type list.
+
 ``s3_eventbridge`` — S3 sends Object Created / Object Deleted to EventBridge:
 
 * **AWS's event shape** (``etag``, ``sequencer``, ``reason`` ``PutObject``/
@@ -126,6 +136,7 @@ def apply_all() -> None:
         eventbridge_targets,
         lambda_runtime,
         s3_eventbridge,
+        sagemaker_endpoints,
         sagemaker_events,
         stepfunctions,
     )
@@ -136,6 +147,7 @@ def apply_all() -> None:
         stepfunctions.apply()
         eventbridge_targets.apply()
         sagemaker_events.apply()
+        sagemaker_endpoints.apply()
         s3_eventbridge.apply()
         cloudformation.apply()
 
