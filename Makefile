@@ -15,7 +15,7 @@ NODE_STAMP := node_modules/.installed
 MODELRELAY_SANDBOX_PORT ?= 5055
 
 
-.PHONY: help install build sandbox-build validate lint typecheck test test-unit test-integration test-e2e demo sandbox sandbox-up sandbox-down bench clean redrive
+.PHONY: help install build sandbox-build validate lint typecheck test test-unit test-integration test-e2e demo sandbox sandbox-up sandbox-down bench clean redrive rollback
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -88,6 +88,9 @@ bench: install ## Benchmarks (memory of a 1 GiB validation, API calls and transi
 
 redrive: $(STAMP) ## Re-drive a DLQ: make redrive QUEUE_URL=... TARGET_ARN=... [ENDPOINT_URL=...]
 	$(BIN)/python -m modelrelay_sandbox.redrive --queue-url "$(QUEUE_URL)" --target-arn "$(TARGET_ARN)" $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
+
+rollback: ## Roll a group's MME model or endpoint back to its previous approved version: make rollback GROUP=... STATE_MACHINE_ARN=... [ENDPOINT_URL=...]
+	$(BIN)/python -m modelrelay_sandbox.rollback --group "$(GROUP)" --state-machine-arn "$(STATE_MACHINE_ARN)" $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
 
 clean: ## Remove build output and sandbox state
 	rm -rf .aws-sam .sandbox .pytest_cache .mypy_cache .ruff_cache

@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from modelrelay.models import PromotionPlan
 from modelrelay.observability import logger, metrics, tracer
-from modelrelay.promotion import stage_on_mme
+from modelrelay.promotion import restore_mme, stage_on_mme
 from modelrelay.wiring import promotion_deps
 
 DEPS = promotion_deps()
@@ -16,4 +16,6 @@ DEPS = promotion_deps()
 @metrics.log_metrics
 def lambda_handler(request: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     plan = PromotionPlan.model_validate(request["plan"])
+    if plan.decision == "restore":  # rejected while serving, or a manual rollback: move the pointer back
+        return restore_mme(plan, request["execution"], DEPS)
     return stage_on_mme(plan, request["hub"], request["execution"], DEPS)

@@ -121,3 +121,9 @@ class PreflightFailed(ModelRelayError):
     """A rollout check failed before any SageMaker write; ``reason`` names the check."""
 
     reason = "preflight_failed"
+
+
+class NothingToRollBack(ModelRelayError):
+    """No earlier approved version is recorded for this model or endpoint."""
+
+    reason = "nothing_to_roll_back"

@@ -74,7 +74,7 @@ class SourcePackage(BaseModel):
 class PromotionPlan(BaseModel):
     """What PreparePromotion decided; the rest of the state machine acts on it."""
 
-    decision: Literal["promote", "skip", "duplicate", "ignore"]
+    decision: Literal["promote", "skip", "duplicate", "ignore", "restore"]
     reason: str
     package_arn: str
     group: str | None = None

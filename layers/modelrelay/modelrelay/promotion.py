@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -24,6 +24,8 @@ from modelrelay.errors import (
     ArtifactChanged,
     ArtifactInvalid,
     ArtifactNotFound,
+    NothingToRollBack,
+    PackageNotFound,
     SourceNotAllowed,
     split_reason,
 )
@@ -63,8 +65,61 @@ def _check_source_allowed(deps: PromotionDeps, account: str, region: str) -> Non
         raise SourceNotAllowed(f"events from region {region} are not accepted (allowed: {', '.join(regions)})")
 
 
+def is_approved(sagemaker: Any, package_arn: str | None) -> bool:
+    if not package_arn:
+        return False
+    try:
+        return registry.describe(sagemaker, package_arn).get("ModelApprovalStatus") == "Approved"
+    except PackageNotFound:
+        return False
+
+
+def restore_plan(group: str, rejected_arn: str | None, reason: str, deps: PromotionDeps) -> PromotionPlan | None:
+    """A plan to return the group's route to its previous approved version, if ``rejected_arn`` is what serves.
+
+    With ``rejected_arn`` None (manual rollback) whatever serves now is rolled back.
+    """
+    if not deps.routing.has_route(group):
+        return None
+    route = deps.routing.route_for(group)
+    if isinstance(route.target, MmeTarget):
+        pointer = state.read_pointer(deps.dynamodb, deps.settings.state_table, route.target.endpoint_name,
+                                     route.model_name) or {}
+        serving_arn = (pointer.get("current") or {}).get("package_arn")
+        kind: Literal["mme", "endpoint"] = "mme"
+    else:
+        serving_arn = state.read_serving(deps.dynamodb, deps.settings.state_table,
+                                         route.target.endpoint_name).get("package_arn")
+        kind = "endpoint"
+    if not serving_arn or (rejected_arn is not None and serving_arn != rejected_arn):
+        return None
+    return PromotionPlan(decision="restore", reason=reason, package_arn=serving_arn, group=group, route_kind=kind,
+                         endpoint_name=route.target.endpoint_name, model_name=route.model_name,
+                         mme_bucket=route.target.bucket if isinstance(route.target, MmeTarget) else None)
+
+
+def restore_mme(plan: PromotionPlan, execution: str, deps: PromotionDeps) -> dict[str, Any]:
+    """Move the MME model's pointer back to the newest previous target whose package is still Approved."""
+    assert plan.endpoint_name and plan.model_name
+    restored, replaced = state.restore_pointer(
+        deps.dynamodb, deps.settings.state_table, plan.endpoint_name, plan.model_name,
+        lambda target: is_approved(deps.sagemaker, target.get("package_arn")))
+    logger.info("TargetModel pointer moved back", extra={"restored": restored, "replaced": replaced})
+    return {"endpoint_name": plan.endpoint_name, "target_model": restored.get("target_model"),
+            "mme_uri": restored.get("s3_uri"), "previous_target_model": replaced.get("target_model"),
+            "restored_package_arn": restored.get("package_arn"), "pointer_moved": True}
+
+
 def prepare(event: dict[str, Any], execution: str, deps: PromotionDeps) -> PromotionPlan:
     """Re-read the exact package of the event, claim its transition, resolve its route and validate its artifact."""
+    rollback = (event.get("modelrelay") or {}).get("rollback")
+    if rollback:
+        group = str((rollback or {}).get("group") or "")
+        deps.routing.route_for(group)  # NoRouteForGroup names it
+        plan = restore_plan(group, None, f"manual rollback of {group} requested", deps)
+        if plan is None:
+            raise NothingToRollBack(f"nothing ModelRelay promoted serves the route of {group}; nothing to roll back")
+        return plan
     force = bool((event.get("modelrelay") or {}).get("force"))
     parsed = parse_event(ModelPackageStateChangeEvent, event, "SageMaker Model Package State Change")
     detail = parsed.detail
@@ -79,6 +134,11 @@ def prepare(event: dict[str, Any], execution: str, deps: PromotionDeps) -> Promo
     claim = state.claim_transition(deps.dynamodb, deps.settings.state_table, arn, status, execution, force=force)
     if not claim.proceed:
         return PromotionPlan(decision="duplicate", reason=claim.reason, package_arn=arn, group=group)
+    if status == "Rejected" and detail.ModelApprovalStatus == "Rejected":
+        restore = restore_plan(group, arn, f"{arn} was rejected while serving; restoring the previous approved "
+                                           "version", deps)
+        if restore is not None:
+            return restore
     if status != "Approved":
         reason = f"the package is {status} now (the event said {detail.ModelApprovalStatus}); nothing to promote"
         # A late approval is reported (skipped, with the reason); a non-approval event just ends quietly.
@@ -275,7 +335,9 @@ def record_outcome(request: dict[str, Any], execution: str, deps: PromotionDeps)
         step, reason, sentence = _failure_details(failure)
         removed = _compensate(plan, execution, deps) if plan else []
         outcome = "Failed"
-        if step not in ROLLOUT_STEPS:
+        if plan is not None and plan.decision == "restore":
+            detail_type_prefix = "Rollback"
+        elif step not in ROLLOUT_STEPS:
             detail_type_prefix = "Promotion"
         detail |= {"failed_step": step, "reason": reason, "message": sentence, "removed": removed}
     elif plan and plan.decision == "skip":
@@ -285,6 +347,15 @@ def record_outcome(request: dict[str, Any], execution: str, deps: PromotionDeps)
         outcome = "Skipped"
         detail |= {"reason": "superseded", "message": rollout.get("reason"), "endpoint_name": plan.endpoint_name
                    if plan else None}
+    elif plan and plan.decision == "restore":
+        detail_type_prefix = "Rollback"
+        outcome = {"RolledBack": "RolledBack", "Failed": "Failed"}.get(str(rollout.get("status")), "Succeeded")
+        detail |= {"route": plan.route_kind, "endpoint_name": plan.endpoint_name, "reason": plan.reason,
+                   "replaced_package_arn": plan.package_arn,
+                   "restored_package_arn": mme_result.get("restored_package_arn") or (rollout.get("restore_to") or {})
+                   .get("package_arn"),
+                   "target_model": mme_result.get("target_model"),
+                   "endpoint_config": rollout.get("new_config"), "message": rollout.get("reason") or plan.reason}
     else:
         assert plan and plan.artifact
         outcome = {"RolledBack": "RolledBack", "Failed": "Failed"}.get(str(rollout.get("status")), "Succeeded")

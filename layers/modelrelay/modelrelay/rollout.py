@@ -20,10 +20,10 @@ from botocore.exceptions import ClientError
 
 from modelrelay import registry
 from modelrelay.config import EndpointTarget, RolloutConfig, RoutingConfig, Settings
-from modelrelay.errors import EndpointLeaseBusy, PreflightFailed
+from modelrelay.errors import EndpointLeaseBusy, NothingToRollBack, PreflightFailed
 from modelrelay.models import PromotionPlan
 from modelrelay.observability import logger
-from modelrelay.state import _plain, _s, _typed
+from modelrelay.state import _s, _typed, read_serving
 
 KEEP_WINNERS = 3
 LEASE_MARGIN_SECONDS = 900
@@ -60,9 +60,7 @@ def _not_found(error: ClientError) -> bool:
 
 
 def _serving(deps: RolloutDeps, endpoint: str) -> dict[str, Any]:
-    item = deps.dynamodb.get_item(TableName=deps.settings.state_table, Key={"pk": _s(f"serving#{endpoint}")},
-                                  ConsistentRead=True).get("Item")
-    return {k: _plain(v) for k, v in item.items()} if item else {}
+    return read_serving(deps.dynamodb, deps.settings.state_table, endpoint)
 
 
 def acquire(plan: PromotionPlan, execution: str, deps: RolloutDeps, now: float | None = None) -> dict[str, Any]:
@@ -85,7 +83,7 @@ def acquire(plan: PromotionPlan, execution: str, deps: RolloutDeps, now: float |
         raise EndpointLeaseBusy(f"endpoint {endpoint} is being rolled by another promotion; waiting") from error
     serving = _serving(deps, endpoint)
     version = plan.source.version if plan.source else None
-    if (serving.get("group") == plan.group and version is not None
+    if (plan.decision != "restore" and serving.get("group") == plan.group and version is not None
             and int(serving.get("version") or 0) > version):
         release(endpoint, execution, deps)
         return {"status": "Superseded", "endpoint_name": endpoint,
@@ -192,7 +190,7 @@ def _names(endpoint: str, sha256: str, execution: str) -> str:
 def start(plan: PromotionPlan, hub_result: dict[str, Any], execution: str, deps: RolloutDeps,
           now: float | None = None) -> dict[str, Any]:
     """Preflight, then model + cloned endpoint config + UpdateEndpoint with guardrails."""
-    assert plan.artifact and plan.endpoint_name
+    assert plan.endpoint_name
     now = time.time() if now is None else now
     rollout = _target(plan, deps).rollout
     try:
@@ -207,8 +205,11 @@ def start(plan: PromotionPlan, hub_result: dict[str, Any], execution: str, deps:
     preflight(endpoint, config, rollout, deps)
 
     variants = config["ProductionVariants"]
-    role = deps.sagemaker.describe_model(ModelName=variants[0]["ModelName"])["ExecutionRoleArn"]
     alarms = ensure_default_alarms(plan.endpoint_name, variants[0]["VariantName"], rollout, deps)
+    if plan.decision == "restore":
+        return _start_restore(plan, endpoint, alarms, rollout, now, deps)
+    assert plan.artifact
+    role = deps.sagemaker.describe_model(ModelName=variants[0]["ModelName"])["ExecutionRoleArn"]
     name = _names(plan.endpoint_name, plan.artifact.sha256, execution)
     if not _exists(lambda: deps.sagemaker.describe_model(ModelName=name)):
         deps.sagemaker.create_model(
@@ -228,18 +229,42 @@ def start(plan: PromotionPlan, hub_result: dict[str, Any], execution: str, deps:
         EndpointName=plan.endpoint_name, EndpointConfigName=name, RetainAllVariantProperties=True,
         DeploymentConfig=deployment_config(rollout, alarms),
     )
-    bakes = rollout.wait_interval_seconds * (1 if rollout.strategy != "LINEAR" else
-                                             math.ceil(100 / rollout.linear_step_percent))
-    first_wait = max(1, min(FIRST_POLL_SECONDS, rollout.wait_interval_seconds // 4 or 1))
     logger.info("rollout started", extra={"endpoint": plan.endpoint_name, "new_config": name,
                                           "old_config": old_config_name, "alarms": alarms})
+    return _in_progress(plan.endpoint_name, old_config_name, name, name, alarms, rollout, now)
+
+
+def _in_progress(endpoint: str, old_config: str, new_config: str, new_model: str, alarms: list[str],
+                 rollout: RolloutConfig, now: float) -> dict[str, Any]:
+    bakes = rollout.wait_interval_seconds * (1 if rollout.strategy != "LINEAR" else
+                                             math.ceil(100 / rollout.linear_step_percent))
     return {
-        "status": "InProgress", "endpoint_name": plan.endpoint_name, "old_config": old_config_name,
-        "new_config": name, "new_model": name, "alarm_names": alarms, "strategy": rollout.strategy,
-        "started_at": int(now), "wait_seconds": first_wait, "polls": 0,
+        "status": "InProgress", "endpoint_name": endpoint, "old_config": old_config, "new_config": new_config,
+        "new_model": new_model, "alarm_names": alarms, "strategy": rollout.strategy, "started_at": int(now),
+        "wait_seconds": max(1, min(FIRST_POLL_SECONDS, rollout.wait_interval_seconds // 4 or 1)), "polls": 0,
         "deadline": int(now + rollout.maximum_execution_timeout_seconds + rollout.termination_wait_seconds
                         + bakes + LEASE_MARGIN_SECONDS),
     }
+
+
+def _start_restore(plan: PromotionPlan, endpoint: dict[str, Any], alarms: list[str], rollout: RolloutConfig,
+                   now: float, deps: RolloutDeps) -> dict[str, Any]:
+    """Roll back to the newest previous winner whose package is still Approved, with the same guardrails."""
+    serving = _serving(deps, endpoint["EndpointName"])
+    for candidate in serving.get("history", []):
+        approved = deps.sagemaker.describe_model_package(ModelPackageName=candidate["package_arn"]).get(
+            "ModelApprovalStatus") == "Approved" if candidate.get("package_arn") else False
+        if approved and _exists(lambda c=candidate: deps.sagemaker.describe_endpoint_config(
+                EndpointConfigName=c["config_name"])):
+            break
+    else:
+        raise NothingToRollBack(f"endpoint {endpoint['EndpointName']} has no earlier approved version whose "
+                                "endpoint config still exists")
+    deps.sagemaker.update_endpoint(EndpointName=endpoint["EndpointName"], EndpointConfigName=candidate["config_name"],
+                                   RetainAllVariantProperties=True, DeploymentConfig=deployment_config(rollout, alarms))
+    result = _in_progress(endpoint["EndpointName"], endpoint["EndpointConfigName"], candidate["config_name"],
+                          candidate["model_name"], alarms, rollout, now)
+    return result | {"restore_to": candidate}
 
 
 def _exists(describe: Any) -> bool:
@@ -287,7 +312,9 @@ def finish(plan: PromotionPlan, hub_result: dict[str, Any], rollout: dict[str, A
     """Release the lease, record the outcome on both packages, keep the winners, remove the loser."""
     endpoint = rollout.get("endpoint_name") or plan.endpoint_name or ""
     status = rollout.get("status", "Failed")
-    if status == "Succeeded":
+    if status == "Succeeded" and plan.decision == "restore":
+        _record_restored(rollout, deps)
+    elif status == "Succeeded":
         _record_serving(plan, hub_result, rollout, execution, deps)
     elif rollout.get("new_config"):
         _delete_loser(rollout, deps)
@@ -315,6 +342,18 @@ def _record_serving(plan: PromotionPlan, hub_result: dict[str, Any], rollout: di
     item = {"pk": _s(f"serving#{rollout['endpoint_name']}")} | {k: _typed(v) for k, v in current.items()}
     item["history"] = _typed(history[: KEEP_WINNERS - 1])
     deps.dynamodb.put_item(TableName=deps.settings.state_table, Item=item)
+
+
+def _record_restored(rollout: dict[str, Any], deps: RolloutDeps) -> None:
+    """The restored winner serves again; the rejected one leaves (its config and model are deleted)."""
+    serving = _serving(deps, rollout["endpoint_name"])
+    restored = rollout["restore_to"]
+    history = list(serving.get("history", []))
+    remaining = history[history.index(restored) + 1:] if restored in history else history
+    item = {"pk": _s(f"serving#{rollout['endpoint_name']}")} | {k: _typed(v) for k, v in restored.items()}
+    item["history"] = _typed(remaining)
+    deps.dynamodb.put_item(TableName=deps.settings.state_table, Item=item)
+    _delete_quietly(deps, serving.get("config_name"), serving.get("model_name"))
 
 
 def _delete_loser(rollout: dict[str, Any], deps: RolloutDeps) -> None:

@@ -9,12 +9,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from modelrelay.errors import PointerConflict
+from modelrelay.errors import NothingToRollBack, PointerConflict
 
 POINTER_HISTORY = 10
 STALE_CLAIM_SECONDS = 6 * 3600  # longer than the state machine's own timeout
@@ -173,3 +174,43 @@ def move_pointer(
             ) from error
         raise
     return True, previous
+
+
+def read_serving(dynamodb: Any, table: str, endpoint_name: str) -> dict[str, Any]:
+    """What a real-time endpoint serves (package, version, config, model) and the previous winners."""
+    item = dynamodb.get_item(TableName=table, Key={"pk": _s(f"serving#{endpoint_name}")},
+                             ConsistentRead=True).get("Item")
+    return {k: _plain(v) for k, v in item.items()} if item else {}
+
+
+def restore_pointer(
+    dynamodb: Any, table: str, endpoint_name: str, model_name: str, is_restorable: Callable[[dict[str, Any]], bool]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Move the pointer back to the newest previous target that ``is_restorable``; returns (restored, replaced).
+
+    The replaced target and any skipped ones leave the history: a rejected version is not a rollback target.
+    """
+    existing = read_pointer(dynamodb, table, endpoint_name, model_name)
+    if not existing or not existing.get("current"):
+        raise NothingToRollBack(f"{model_name} on {endpoint_name} has no TargetModel pointer yet")
+    history = list(existing.get("history", []))
+    index = next((i for i, candidate in enumerate(history) if is_restorable(candidate)), None)
+    if index is None:
+        raise NothingToRollBack(f"{model_name} on {endpoint_name} has no earlier approved version to return to")
+    candidate = history[index]
+    try:
+        dynamodb.update_item(
+            TableName=table,
+            Key={"pk": _s(pointer_key(endpoint_name, model_name))},
+            UpdateExpression="SET #current = :current, history = :history, revision = :next",
+            ConditionExpression="revision = :revision",
+            ExpressionAttributeNames={"#current": "current"},
+            ExpressionAttributeValues={":current": _typed(candidate), ":history": _typed(history[index + 1:]),
+                                       ":next": {"N": str(int(existing["revision"]) + 1)},
+                                       ":revision": {"N": str(int(existing["revision"]))}},
+        )
+    except ClientError as error:
+        if _conditional_failed(error):
+            raise PointerConflict(f"the TargetModel pointer of {model_name} moved concurrently; retry") from error
+        raise
+    return candidate, existing["current"]
