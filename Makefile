@@ -83,7 +83,8 @@ sandbox-down: ## Stop the detached sandbox and its child processes
 
 bench: install ## Benchmarks (memory of a 1 GiB validation, API calls and transitions of a promotion, import times)
 	$(BIN)/python bench/bench_artifact_memory.py --size-mib 1024
-	$(BIN)/python bench/bench_promotion.py
+	$(BIN)/python bench/bench_promotion.py --route mme
+	$(BIN)/python bench/bench_promotion.py --route endpoint
 	$(BIN)/python bench/bench_imports.py
 
 redrive: $(STAMP) ## Re-drive a DLQ: make redrive QUEUE_URL=... TARGET_ARN=... [ENDPOINT_URL=...]

@@ -1,4 +1,7 @@
-"""API calls and state transitions of one MME promotion, measured on the sandbox.
+"""API calls and state transitions of one promotion (``--route mme``) or canary rollout (``--route endpoint``).
+
+Measured on the sandbox. For ``--route endpoint`` it also prints what a 30-minute canary costs in state
+transitions with the rollout's polling backoff (computed with the same backoff code the rollout uses).
 
 Counts every AWS API request the sandbox server receives from the moment a package is approved until its
 promotion has ended: the approval itself, the handlers' calls and the state machine's integrations (Lambda
@@ -38,7 +41,25 @@ def operation(environ: dict[str, Any]) -> str:
     return f"{service}:{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '').split('/')[1][:20] and '/<key>'}"
 
 
+GROUPS = {"mme": "housing-newyork-ny", "endpoint": "fraud-realtime"}
+
+
+def canary_cost(bake_seconds: int, termination_wait_seconds: int) -> dict[str, int]:
+    """State transitions of the wait loop (Wait + CheckRollout + RolloutSettled per poll) until the rollout ends."""
+    from modelrelay.rollout import FIRST_POLL_SECONDS, MAX_POLL_SECONDS
+
+    elapsed, wait, polls = 0, FIRST_POLL_SECONDS, 0
+    while elapsed < bake_seconds + termination_wait_seconds:
+        elapsed += wait
+        polls += 1
+        wait = min(MAX_POLL_SECONDS, max(1, int(wait * 1.5)))
+    return {"bake_seconds": bake_seconds, "termination_wait_seconds": termination_wait_seconds, "polls": polls,
+            "wait_loop_transitions": polls * 3}
+
+
 def main() -> int:
+    route = sys.argv[sys.argv.index("--route") + 1] if "--route" in sys.argv else "mme"
+    group = GROUPS[route]
     env = environment.start(port=None, state_dir=Path(tempfile.mkdtemp(prefix="modelrelay-bench-")))
     counts: collections.Counter[str] = collections.Counter()
     counting = {"on": False}
@@ -58,9 +79,9 @@ def main() -> int:
                               for s in ("s3", "sagemaker", "stepfunctions"))
         data = good_artifact({"model.joblib": uuid.uuid4().bytes * 64})
         sha = hashlib.sha256(data).hexdigest()
-        s3.put_object(Bucket=out["ingest_bucket"], Key=f"incoming/housing-newyork-ny/{sha[:8]}.tar.gz", Body=data)
+        s3.put_object(Bucket=out["ingest_bucket"], Key=f"incoming/{group}/{sha[:8]}.tar.gz", Body=data)
         arn = wait_for(lambda: next((p["ModelPackageArn"] for p in sagemaker.list_model_packages(
-            ModelPackageGroupName="housing-newyork-ny")["ModelPackageSummaryList"]), None), what="package")
+            ModelPackageGroupName=group)["ModelPackageSummaryList"]), None), what="package")
 
         def executions(status_in_input: str) -> list[dict[str, Any]]:
             found = []
@@ -86,10 +107,12 @@ def main() -> int:
         env.stop()
     copy_parts = counts.pop("s3:UploadPartCopy", 0)
     print(json.dumps({
-        "execution_status": execution["status"], "seconds_on_sandbox": round(elapsed, 2),
+        "route": route, "execution_status": execution["status"], "seconds_on_sandbox": round(elapsed, 2),
         "state_transitions": transitions, "api_calls_excluding_copy_parts": sum(counts.values()),
         "copy_parts": copy_parts, "by_operation": dict(sorted(counts.items())),
     }, indent=1))
+    if route == "endpoint":
+        print(json.dumps({"thirty_minute_canary": canary_cost(1800, 300)}))
     return 0 if execution["status"] == "SUCCEEDED" else 1
 
 
