@@ -92,20 +92,25 @@ def _seed_spoke_account(endpoint_url: str) -> None:
                              "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}],
     )
     sagemaker.create_endpoint(EndpointName=MME_ENDPOINT, EndpointConfigName=f"{MME_ENDPOINT}-config")
-    # A real-time endpoint for canary rollouts: 2 instances (a canary must be at most half the fleet) and the
-    # two alarms its route names, which a user sets to ALARM with `cloudwatch set-alarm-state` to see a rollback.
-    sagemaker.create_model(
-        ModelName=f"{CANARY_ENDPOINT}-v0",
-        PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-inference:1",
-                          "ModelDataUrl": f"s3://{DS_BUCKET}/fraud/v0/model.tar.gz"},
-        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker-execution",
-    )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=f"{CANARY_ENDPOINT}-v0",
-        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": f"{CANARY_ENDPOINT}-v0",
-                             "InitialInstanceCount": 2, "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}],
-    )
-    sagemaker.create_endpoint(EndpointName=CANARY_ENDPOINT, EndpointConfigName=f"{CANARY_ENDPOINT}-v0")
+    # Real-time endpoints of the endpoint routes, 2 instances each (a canary or linear step must be at most half
+    # the fleet). The canary endpoint's route names two alarms, which a user sets to ALARM with
+    # `cloudwatch set-alarm-state` to see a rollback.
+    for route in _routes()["routes"]:
+        if route["target"]["kind"] != "endpoint":
+            continue
+        name = route["target"]["endpoint_name"]
+        sagemaker.create_model(
+            ModelName=f"{name}-v0",
+            PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-inference:1",
+                              "ModelDataUrl": f"s3://{DS_BUCKET}/{name}/v0/model.tar.gz"},
+            ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker-execution",
+        )
+        sagemaker.create_endpoint_config(
+            EndpointConfigName=f"{name}-v0",
+            ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": f"{name}-v0", "InitialInstanceCount": 2,
+                                 "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}],
+        )
+        sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-v0")
     cloudwatch = spoke.client("cloudwatch", endpoint_url=endpoint_url)
     for alarm, metric in zip(CANARY_ALARMS, ("Invocation5XXErrors", "ModelLatency"), strict=True):
         cloudwatch.put_metric_alarm(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from modelrelay_sandbox.artifact_factory import good_artifact
-from modelrelay_sandbox.environment import CANARY_ALARMS, CANARY_ENDPOINT
+from modelrelay_sandbox.environment import CANARY_ALARMS, CANARY_ENDPOINT, DS_BUCKET
 
 from tests.integration.conftest import Stack
 
@@ -129,3 +129,51 @@ def test_a_crashed_executions_lease_expires(stack: Stack) -> None:
     assert sha[:12] in endpoint(stack)["EndpointConfigName"]
     assert "Item" not in stack.client("dynamodb").get_item(
         TableName=stack.out["state_table"], Key={"pk": {"S": f"lease#{CANARY_ENDPOINT}"}}, ConsistentRead=True)
+
+
+@pytest.mark.parametrize(("group", "endpoint_name"), [("fraud-realtime-linear", "fraud-linear"),
+                                                      ("fraud-realtime-all-at-once", "fraud-all-at-once")])
+def test_linear_and_all_at_once_rollouts_succeed_with_managed_default_alarms(
+    stack: Stack, group: str, endpoint_name: str
+) -> None:
+    # Given a route whose rollout names no alarms
+    data = good_artifact({"model.joblib": uuid.uuid4().bytes * 64})
+    sha = hashlib.sha256(data).hexdigest()
+    stack.drop(group, data, name=f"{sha[:8]}.tar.gz")
+    package = stack.package_with_sha(group, sha)
+    stack.settled_executions(package["ModelPackageArn"])
+    # When a version is approved
+    stack.client("sagemaker").update_model_package(ModelPackageArn=package["ModelPackageArn"],
+                                                   ModelApprovalStatus="Approved")
+    executions = stack.settled_executions(package["ModelPackageArn"], count=2, timeout=120)
+    # Then the endpoint serves it, guarded by the 5XX and latency alarms ModelRelay created
+    assert {e["status"] for e in executions} == {"SUCCEEDED"}
+    described = stack.client("sagemaker").describe_endpoint(EndpointName=endpoint_name)
+    assert described["EndpointStatus"] == "InService" and sha[:12] in described["EndpointConfigName"]
+    alarms = stack.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"modelrelay-{endpoint_name}-")
+    assert sorted(a["AlarmName"] for a in alarms["MetricAlarms"]) == [
+        f"modelrelay-{endpoint_name}-5xx", f"modelrelay-{endpoint_name}-latency-p99"]
+
+
+def test_a_failed_deployment_is_reported_as_failed_and_nothing_else_moves(stack: Stack) -> None:
+    # Given an approved package whose container cannot start (the sandbox fails images named fail-deployment)
+    before = endpoint(stack)["EndpointConfigName"]
+    data = good_artifact({"model.joblib": uuid.uuid4().bytes * 64})
+    key = f"fraud/{uuid.uuid4()}.tar.gz"
+    stack.client("s3").put_object(Bucket=DS_BUCKET, Key=key, Body=data)
+    arn = stack.client("sagemaker").create_model_package(
+        ModelPackageGroupName=GROUP, ModelApprovalStatus="Approved",
+        InferenceSpecification={"Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/fail-deployment",
+                                                "ModelDataUrl": f"s3://{DS_BUCKET}/{key}"}],
+                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+    )["ModelPackageArn"]
+    stack.notifications()
+    # When its promotion rolls the endpoint
+    executions = stack.settled_executions(arn, timeout=120)
+    # Then the execution failed, the package says so with SageMaker's reason, and the endpoint did not move
+    assert [e["status"] for e in executions] == ["FAILED"]
+    metadata = stack.describe(arn)["CustomerMetadataProperties"]
+    assert metadata["modelrelay:rollout"] == "Failed"
+    assert "health check" in metadata["modelrelay:rollout-reason"]
+    assert endpoint(stack)["EndpointConfigName"] == before
+    assert any("rollout failed" in m["Body"] and arn in m["Body"] for m in stack.notifications())
