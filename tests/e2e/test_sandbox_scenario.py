@@ -113,3 +113,74 @@ def test_drop_approve_promote_and_reject_like_a_user(outputs: dict[str, Any]) ->
                   Body=make_tar_gz({"model.joblib": b"x", "../../etc/cron.d/evil": b"* * * * * root id\n"}))
     tags = wait_for(lambda: s3.get_object_tagging(Bucket=outputs["ingest_bucket"], Key=bad_key)["TagSet"], "tags")
     assert {"Key": "modelrelay:reason", "Value": "path_traversal"} in tags
+
+
+def _client(outputs: dict[str, Any], service: str) -> Any:
+    return boto3.Session(aws_access_key_id=outputs["access_key_id"], aws_secret_access_key=outputs["secret_access_key"],
+                         region_name=outputs["region"]).client(service, endpoint_url=outputs["endpoint_url"])
+
+
+def _package_with_sha(outputs: dict[str, Any], group: str, sha: str) -> dict[str, Any]:
+    sagemaker = _client(outputs, "sagemaker")
+
+    def find() -> dict[str, Any] | None:
+        for page in sagemaker.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group):
+            for summary in page["ModelPackageSummaryList"]:
+                described = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+                if described.get("CustomerMetadataProperties", {}).get("modelrelay:sha256") == sha:
+                    return described  # type: ignore[no-any-return]
+        return None
+
+    return wait_for(find, f"a package in {group}")  # type: ignore[no-any-return]
+
+
+def _drop(outputs: dict[str, Any], group: str) -> str:
+    data = make_tar_gz({"model.joblib": uuid.uuid4().bytes * 100})
+    sha = hashlib.sha256(data).hexdigest()
+    _client(outputs, "s3").put_object(Bucket=outputs["ingest_bucket"], Body=data,
+                                      Key=f"{outputs['ingest_prefix']}{group}/e2e-{sha[:8]}.tar.gz")
+    return sha
+
+
+def _rollout_status(outputs: dict[str, Any], arn: str) -> str | None:
+    metadata = _client(outputs, "sagemaker").describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"]
+    return metadata.get("modelrelay:rollout")
+
+
+def test_auto_approved_drop_is_promoted_without_a_human(outputs: dict[str, Any]) -> None:
+    group = next(g for g in outputs["groups"] if g["route"] == "mme" and g["auto_approve"])
+    sha = _drop(outputs, group["name"])
+    package = _package_with_sha(outputs, group["name"], sha)
+    assert package["ModelApprovalStatus"] == "Approved"
+    resolve = outputs["resolve_command"].replace("{model}", group["model_name"])
+    dynamodb = _client(outputs, "dynamodb")
+    key = {"pk": {"S": f"pointer#{group['endpoint_name']}#{group['model_name']}"}}
+    wait_for(lambda: sha[:12] in str(dynamodb.get_item(TableName=outputs["state_table"], Key=key,
+                                                          ConsistentRead=True).get("Item", {})), "the pointer")
+    assert group["model_name"] in resolve  # the documented one-call resolution names the model's pointer
+
+
+def test_canary_rollout_succeeds_then_an_alarm_rolls_the_next_one_back(outputs: dict[str, Any]) -> None:
+    canary = outputs["canary"]
+    group = next(g for g in outputs["groups"] if g["route"] == "endpoint" and g["endpoint_name"] == canary[
+        "endpoint_name"])
+    sagemaker, cloudwatch = _client(outputs, "sagemaker"), _client(outputs, "cloudwatch")
+    # Given an approved version on the canary route, Then the rollout succeeds on the new config
+    sha = _drop(outputs, group["name"])
+    package = _package_with_sha(outputs, group["name"], sha)
+    sagemaker.update_model_package(ModelPackageArn=package["ModelPackageArn"], ModelApprovalStatus="Approved")
+    assert wait_for(lambda: _rollout_status(outputs, package["ModelPackageArn"]), "the rollout", 120) == "Succeeded"
+    serving = sagemaker.describe_endpoint(EndpointName=canary["endpoint_name"])
+    assert serving["EndpointStatus"] == "InService" and sha[:12] in serving["EndpointConfigName"]
+    # When the next version bakes while an alarm is in ALARM, Then it is rolled back and reported so
+    cloudwatch.set_alarm_state(AlarmName=canary["alarm_names"][0], StateValue="ALARM", StateReason="e2e")
+    try:
+        bad_sha = _drop(outputs, group["name"])
+        bad = _package_with_sha(outputs, group["name"], bad_sha)
+        sagemaker.update_model_package(ModelPackageArn=bad["ModelPackageArn"], ModelApprovalStatus="Approved")
+        assert wait_for(lambda: _rollout_status(outputs, bad["ModelPackageArn"]), "the rollback", 120) == "RolledBack"
+    finally:
+        cloudwatch.set_alarm_state(AlarmName=canary["alarm_names"][0], StateValue="OK", StateReason="e2e")
+    after = sagemaker.describe_endpoint(EndpointName=canary["endpoint_name"])
+    assert after["EndpointStatus"] == "InService"
+    assert after["EndpointConfigName"] == serving["EndpointConfigName"]
