@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 
 import pytest
 from modelrelay_sandbox import environment
+from modelrelay_sandbox.artifact_factory import good_artifact
 from modelrelay_sandbox.environment import SandboxEnvironment, wait_for
 
 
@@ -97,6 +100,21 @@ class Stack:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys.extend(item["Key"] for item in page.get("Contents", []))
         return keys
+
+    def pending_version(self, group: str) -> tuple[dict[str, Any], str]:
+        """Drop a unique artifact for ``group`` and wait for its PendingManualApproval package (and quiet run)."""
+        data = good_artifact({"model.joblib": uuid.uuid4().bytes * 64})
+        sha = hashlib.sha256(data).hexdigest()
+        self.drop(group, data, name=f"{sha[:8]}.tar.gz")
+        package = self.package_with_sha(group, sha)
+        self.settled_executions(package["ModelPackageArn"])
+        return package, sha
+
+    def approve(self, package: dict[str, Any]) -> list[dict[str, Any]]:
+        """Approve like a data scientist; return the package's settled executions (pending + approval)."""
+        self.client("sagemaker").update_model_package(ModelPackageArn=package["ModelPackageArn"],
+                                                      ModelApprovalStatus="Approved")
+        return self.settled_executions(package["ModelPackageArn"], count=2, timeout=120)
 
     def pointer(self, model: str) -> dict[str, Any] | None:
         item = self.client("dynamodb").get_item(

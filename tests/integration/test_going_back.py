@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import uuid
 from typing import Any
 
-from modelrelay_sandbox.artifact_factory import good_artifact
 from modelrelay_sandbox.environment import CANARY_ENDPOINT, wait_for
 
 from tests.integration.conftest import Stack
@@ -18,16 +15,9 @@ ENDPOINT_GROUP = "fraud-realtime"
 
 
 def promoted(stack: Stack, group: str) -> tuple[dict[str, Any], str]:
-    """Drop, approve and wait for the promotion of a new version; returns (package, sha256)."""
-    data = good_artifact({"model.joblib": uuid.uuid4().bytes * 64})
-    sha = hashlib.sha256(data).hexdigest()
-    stack.drop(group, data, name=f"{sha[:8]}.tar.gz")
-    package = stack.package_with_sha(group, sha)
-    stack.settled_executions(package["ModelPackageArn"])
-    stack.client("sagemaker").update_model_package(ModelPackageArn=package["ModelPackageArn"],
-                                                   ModelApprovalStatus="Approved")
-    executions = stack.settled_executions(package["ModelPackageArn"], count=2, timeout=120)
-    assert {e["status"] for e in executions} == {"SUCCEEDED"}
+    """A new version of ``group``, dropped, approved and promoted; returns (package, sha256)."""
+    package, sha = stack.pending_version(group)
+    assert {e["status"] for e in stack.approve(package)} == {"SUCCEEDED"}
     return package, sha
 
 

@@ -18,18 +18,11 @@ GROUP = "fraud-realtime"
 
 
 def pending_package(stack: Stack) -> tuple[dict[str, Any], str]:
-    data = good_artifact({"model.joblib": uuid.uuid4().bytes * 64})
-    sha = hashlib.sha256(data).hexdigest()
-    stack.drop(GROUP, data, name=f"{sha[:8]}.tar.gz")
-    package = stack.package_with_sha(GROUP, sha)
-    stack.settled_executions(package["ModelPackageArn"])  # the quiet PendingManualApproval execution
-    return package, sha
+    return stack.pending_version(GROUP)
 
 
 def approve(stack: Stack, package: dict[str, Any]) -> list[dict[str, Any]]:
-    stack.client("sagemaker").update_model_package(ModelPackageArn=package["ModelPackageArn"],
-                                                   ModelApprovalStatus="Approved")
-    return stack.settled_executions(package["ModelPackageArn"], count=2, timeout=120)
+    return stack.approve(package)
 
 
 def endpoint(stack: Stack) -> dict[str, Any]:

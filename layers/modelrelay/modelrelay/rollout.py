@@ -136,20 +136,16 @@ def preflight(endpoint: dict[str, Any], config: dict[str, Any], rollout: Rollout
         current: dict[str, Any] = next((v for v in endpoint.get("ProductionVariants", [])
                         if v.get("VariantName") == variant["VariantName"]), {})
         count = int(current.get("CurrentInstanceCount") or count)
-        if rollout.strategy == "CANARY":
-            canary = math.ceil(count * rollout.canary_size_percent / 100)
-            if count < 2 or canary * 2 > count:
+        shift = {"CANARY": ("canary", rollout.canary_size_percent, "canary_too_large"),
+                 "LINEAR": ("linear step", rollout.linear_step_percent, "linear_step_too_large")}.get(rollout.strategy)
+        if shift:
+            label, percent, reason = shift
+            size = math.ceil(count * percent / 100)
+            if count < 2 or size * 2 > count:
                 raise PreflightFailed(
-                    f"variant {variant['VariantName']} has {count} instance(s): a {rollout.canary_size_percent}% "
-                    f"canary is {canary} instance(s), more than 50% of the fleet; CANARY needs at least 2",
-                    reason="canary_too_large")
-        if rollout.strategy == "LINEAR":
-            step = math.ceil(count * rollout.linear_step_percent / 100)
-            if count < 2 or step * 2 > count:
-                raise PreflightFailed(
-                    f"variant {variant['VariantName']} has {count} instance(s): a {rollout.linear_step_percent}% "
-                    f"linear step is {step} instance(s); LINEAR needs steps of at most 50% of the fleet",
-                    reason="linear_step_too_large")
+                    f"variant {variant['VariantName']} has {count} instance(s): a {percent}% {label} is {size} "
+                    f"instance(s); {rollout.strategy} needs at least 2 instances and at most 50% of the fleet per "
+                    "shift", reason=reason)
     missing = []
     for alarm in rollout.alarm_names:
         found = deps.cloudwatch.describe_alarms(AlarmNames=[alarm]).get("MetricAlarms", [])
