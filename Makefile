@@ -86,6 +86,7 @@ bench: install ## Benchmarks (memory of a 1 GiB validation, API calls and transi
 	$(BIN)/python bench/bench_promotion.py --route mme
 	$(BIN)/python bench/bench_promotion.py --route endpoint
 	$(BIN)/python bench/bench_imports.py
+	$(BIN)/python bench/bench_load.py
 
 redrive: $(STAMP) ## Re-drive a DLQ: make redrive QUEUE_URL=... TARGET_ARN=... [ENDPOINT_URL=...]
 	$(BIN)/python -m modelrelay_sandbox.redrive --queue-url "$(QUEUE_URL)" --target-arn "$(TARGET_ARN)" $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))

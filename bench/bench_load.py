@@ -177,8 +177,8 @@ class Load:
         drop_latency = [latency[k] for k in sent if k not in waiting.values()]
         approval_latency = [latency[arn] for arn in waiting.values()]
         all_latency = list(latency.values())
-        outcome_counts = Counter((e["detail-type"], e["detail"].get("sha256") or e["detail"].get("package_arn"))
-                                 for e, _ in self.outcomes)
+        outcome_counts = Counter((e["detail-type"], e["detail"].get(
+            "sha256" if e["detail-type"] == "Artifact Registered" else "package_arn")) for e, _ in self.outcomes)
         counts = {
             "packages_per_drop": dict(Counter(self.packages(GROUP, hashlib.sha256(b).hexdigest()) for b in bodies)),
             "registered_events_per_drop": dict(Counter(

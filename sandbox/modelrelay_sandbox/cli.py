@@ -47,7 +47,7 @@ ModelRelay sandbox is up at {url} (stack '{outputs['stack_name']}', account {out
 
 def run(port: int, ready_file: Path | None) -> int:
     from modelrelay_sandbox import environment
-    from modelrelay_sandbox.moto_ext import cloudformation
+    from modelrelay_sandbox.moto_ext import cloudformation, fault_injection
 
     started = time.monotonic()
     try:
@@ -56,6 +56,10 @@ def run(port: int, ready_file: Path | None) -> int:
     except SandboxPortBusy as busy:
         print(f"error: {busy}", file=sys.stderr)
         return 2
+    injector = fault_injection.enable_from_env(env.server)
+    if injector is not None:
+        print(f"Fault injection on: {injector.rate:.0%} of AWS calls answer throttling/5xx "
+              f"(MODELRELAY_SANDBOX_FAULT_RATE)")
     STATE_DIR.mkdir(exist_ok=True)
     OUTPUTS.write_text(json.dumps(env.outputs, indent=2) + "\n")
     print(f"Deployed in {time.monotonic() - started:.1f} s. Applied by the sandbox where moto's CloudFormation "

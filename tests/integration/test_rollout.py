@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from modelrelay_sandbox.artifact_factory import good_artifact
-from modelrelay_sandbox.environment import CANARY_ALARMS, CANARY_ENDPOINT, DS_BUCKET
+from modelrelay_sandbox.environment import CANARY_ALARMS, CANARY_ENDPOINT, DS_BUCKET, wait_for
 
 from tests.integration.conftest import Stack
 
@@ -170,3 +170,6 @@ def test_a_failed_deployment_is_reported_as_failed_and_nothing_else_moves(stack:
     assert "health check" in metadata["modelrelay:rollout-reason"]
     assert endpoint(stack)["EndpointConfigName"] == before
     assert any("rollout failed" in m["Body"] and arn in m["Body"] for m in stack.notifications())
+    # (the endpoint is left Failed, as SageMaker does; put it back in service for the tests that follow)
+    stack.client("sagemaker").update_endpoint(EndpointName=CANARY_ENDPOINT, EndpointConfigName=before)
+    wait_for(lambda: endpoint(stack)["EndpointStatus"] == "InService", what="the endpoint back in service")

@@ -71,14 +71,19 @@ def handle_drop(event: dict[str, Any], request_id: str, deps: IngestDeps) -> dic
 
     assert route.ingest is not None
     approval = "Approved" if route.ingest.auto_approve else "PendingManualApproval"
-    package_arn = registry.create_package(
-        deps.sagemaker, group=group, image=route.ingest.image, model_data_url=f"s3://{bucket}/{obj.key}",
-        content_types=route.ingest.content_types, response_types=route.ingest.response_types,
-        approval_status=approval, provenance=provenance,
-        description=f"Registered by ModelRelay from a drop of s3://{bucket}/{obj.key} (sha256 {report.sha256}).",
-    )
-    state.record_outcome(deps.dynamodb, deps.settings.state_table, f"ingest:s3://{bucket}/{obj.key}", request_id,
-                         "Succeeded", package_arn)
+    claim_key = f"ingest:s3://{bucket}/{obj.key}"
+    try:
+        package_arn = registry.create_package(
+            deps.sagemaker, group=group, image=route.ingest.image, model_data_url=f"s3://{bucket}/{obj.key}",
+            content_types=route.ingest.content_types, response_types=route.ingest.response_types,
+            approval_status=approval, provenance=provenance, idempotency_key=request_id,
+            description=f"Registered by ModelRelay from a drop of s3://{bucket}/{obj.key} (sha256 {report.sha256}).",
+        )
+    except BaseException:
+        # Failed after claiming: free the claim now, so the retry, or a re-drive from the DLQ, registers the drop.
+        state.abandon_claim(deps.dynamodb, deps.settings.state_table, claim_key, request_id)
+        raise
+    state.record_outcome(deps.dynamodb, deps.settings.state_table, claim_key, request_id, "Succeeded", package_arn)
     detail = {**base, "package_arn": package_arn, "group": group, "sha256": report.sha256,
               "approval_status": approval, "size": report.size}
     notify.publish(deps.sns, deps.events, deps.settings.notification_topic_arn, deps.settings.event_bus_name,

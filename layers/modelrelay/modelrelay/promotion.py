@@ -234,6 +234,7 @@ def register_in_hub(plan: PromotionPlan, execution: str, deps: PromotionDeps) ->
         hub.sagemaker, group=group, image=plan.source.image, model_data_url=hub_artifact_uri,
         content_types=plan.source.content_types, response_types=plan.source.response_types,
         approval_status="Approved", provenance=provenance, extra_metadata={"modelrelay:execution": execution},
+        idempotency_key=execution,
         description=f"Promoted by ModelRelay from {plan.source.arn} (sha256 {plan.artifact.sha256}).",
     )
     return {"hub_package_arn": package_arn, "hub_artifact_uri": hub_artifact_uri, "created_hub_package": True,

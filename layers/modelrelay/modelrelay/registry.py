@@ -94,14 +94,18 @@ def create_package(
     approval_status: str,
     provenance: dict[str, str],
     description: str,
+    idempotency_key: str,
     extra_metadata: dict[str, str] | None = None,
 ) -> str:
+    """Create a package; a retried call of the same attempt (same ``idempotency_key``) creates no second one."""
     prov_id = provenance_id(provenance)
     metadata = {f"modelrelay:{k}": metadata_value(v) for k, v in provenance.items()}
     metadata[PROVENANCE_ID] = prov_id
     metadata |= {key: metadata_value(value) for key, value in (extra_metadata or {}).items()}
     text = f"{description} {_DESCRIPTION_MARK}{prov_id}"[-1024:]
     response = sagemaker.create_model_package(
+        # SageMaker's idempotency token: an SDK retry after a lost response returns the same package.
+        ClientToken=hashlib.sha256(f"{prov_id}:{idempotency_key}".encode()).hexdigest()[:36],
         ModelPackageGroupName=group,
         ModelPackageDescription=text,
         ModelApprovalStatus=approval_status,

@@ -123,6 +123,21 @@ def record_outcome(dynamodb: Any, table: str, package_arn: str, execution: str, 
             raise
 
 
+def abandon_claim(dynamodb: Any, table: str, package_arn: str, execution: str) -> None:
+    """Make this execution's unfinished claim immediately stale, so a re-delivery or re-drive can take it over."""
+    try:
+        dynamodb.update_item(
+            TableName=table, Key={"pk": _s(f"package#{package_arn}")},
+            UpdateExpression="SET claimed_at = :zero",
+            ConditionExpression="execution = :execution AND outcome = :in_progress",
+            ExpressionAttributeValues={":zero": {"N": "0"}, ":execution": _s(execution),
+                                       ":in_progress": _s("InProgress")},
+        )
+    except ClientError as error:
+        if not _conditional_failed(error):
+            raise
+
+
 def pointer_key(endpoint_name: str, model_name: str) -> str:
     return f"pointer#{endpoint_name}#{model_name}"
 

@@ -43,8 +43,13 @@ Use::
 ``enable`` on a server that already injects changes its rate and seed (the counters continue);
 ``only={"sagemaker", "lambda:Invoke"}`` limits faults to services (signing names) or ``service:Action``.
 
+Injected Lambda throttles reach the state machine as ``Lambda.TooManyRequestsException`` (and 5xx as
+``Lambda.ServiceException``...), as on AWS, thanks to ``moto_ext.stepfunctions`` (which names them so always),
+so the ASL's ``Retry`` handles them.
+
 The environment switch ``MODELRELAY_SANDBOX_FAULT_RATE`` (a fraction ``0.2`` or a percentage ``20%``;
-empty/``0`` = off) is read only by :func:`enable_from_env`, which the sandbox CLI calls at start-up.
+empty/``0`` = off) is read only by :func:`enable_from_env`, meant to be called by the sandbox CLI right after
+the server starts (``python -m modelrelay_sandbox.cli run`` does).
 
 Limits: a fault is always injected before the request reaches moto; a call that succeeds but whose answer
 is lost (a timeout after the server acted) is not simulated. The choice of *which* request is faulted

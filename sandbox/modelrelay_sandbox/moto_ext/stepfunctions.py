@@ -159,6 +159,49 @@ def _start_execution(
     )
 
 
+# ------------------------------------------------------------------ Step Functions: Lambda.<ErrorCode>
+
+_LAMBDA_ERRORS_MARK = "__modelrelay_lambda_task_error_names__"
+
+
+def _patch_lambda_task_errors() -> None:
+    """``Lambda.<ErrorCode>`` for a failed Invoke of a ``Resource: <function ARN>`` task.
+
+    On AWS a throttled or failed Invoke is ``Lambda.TooManyRequestsException``, ``Lambda.ServiceException``...,
+    which is what ``Retry`` lists name; moto's interpreter calls every such error ``Exception``.
+    """
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    original = StateTaskLambda._from_error
+    if getattr(original, _LAMBDA_ERRORS_MARK, False):
+        return
+
+    def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if not isinstance(ex, ClientError):
+            return original(self, env, ex)
+        error = ex.response.get("Error", {})
+        metadata = ex.response.get("ResponseMetadata", {})
+        name = f"Lambda.{error.get('Code') or 'Unknown'}"
+        cause = (f"{error.get('Message', '')} (Service: AWSLambda; Status Code: {metadata.get('HTTPStatusCode')}; "
+                 f"Error Code: {error.get('Code')}; Request ID: {metadata.get('RequestId')}; Proxy: null)")
+        return FailureEvent(
+            env=env,
+            error_name=CustomErrorName(name),
+            event_type=HistoryEventType.LambdaFunctionFailed,
+            event_details=EventDetails(
+                lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(error=name, cause=cause)),  # type: ignore[typeddict-item]
+        )
+
+    setattr(_from_error, _LAMBDA_ERRORS_MARK, True)
+    StateTaskLambda._from_error = _from_error  # type: ignore[method-assign]
+
+
+
 def apply() -> None:
     """Install the patches (idempotent)."""
     with _lock:
@@ -170,4 +213,5 @@ def apply() -> None:
             _normalise_service_error_name
         )
         moto_jsonata._eval_jsonata = _eval_jsonata
+        _patch_lambda_task_errors()
         StepFunctionsParserBackend.start_execution = _start_execution  # type: ignore[method-assign]
