@@ -67,7 +67,9 @@ test: install lint typecheck validate build sandbox-build ## Everything CI runs:
 	$(BIN)/pytest -q -n 2 --dist loadfile tests
 
 sandbox-build: $(STAMP) $(SAM_STAMP) ## sam build with the sandbox's routes, into .sandbox/build
-	MODELRELAY_ROUTES_FILE=$(CURDIR)/sandbox/routes.json $(SAM) build --build-dir .sandbox/build
+	@echo "sam build (sandbox routes) -> .sandbox/build"
+	@MODELRELAY_ROUTES_FILE=$(CURDIR)/sandbox/routes.json $(SAM) build --build-dir .sandbox/build > .sandbox-build.log 2>&1 \
+		|| { cat .sandbox-build.log; exit 1; }
 
 demo: install sandbox-build ## The main job, locally: sandbox up, scenario with a timeline, sandbox down
 	$(BIN)/python -m modelrelay_sandbox.demo

@@ -37,6 +37,8 @@ class Timeline:
 
 
 def main() -> int:
+    # moto's interpreter logs every Fail state as an ERROR; the timeline below reports each outcome instead.
+    logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
     print("Starting the ModelRelay sandbox (moto + extensions, real template/ASL/handlers)...", flush=True)
     t0 = time.monotonic()
     env = environment.start(port=None, state_dir=STATE_DIR, build_dir=BUILD_DIR if BUILD_DIR.exists() else None)
