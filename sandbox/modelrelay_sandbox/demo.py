@@ -7,6 +7,7 @@ APIs (boto3 with ``endpoint_url``), checks every expectation, stops the sandbox,
 from __future__ import annotations
 
 import hashlib
+import logging
 import sys
 import time
 import uuid
