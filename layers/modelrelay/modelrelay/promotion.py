@@ -32,8 +32,9 @@ from modelrelay.errors import (
 from modelrelay.models import ArtifactRef, ModelPackageStateChangeEvent, PromotionPlan, parse_event
 from modelrelay.observability import logger
 
-EXECUTION_METADATA = "modelrelay-execution"
-ROLLOUT_STEPS = ("RolloutToEndpoint", "StartRollout", "CheckRollout")
+ROLLOUT_STEPS = ("RolloutToEndpoint", "StartRollout", "CheckRollout", "FinishRollout")
+# Failures at these steps may come after UpdateEndpoint was accepted: the hub package may already serve.
+ENDPOINT_CHANGING_STEPS = ("StartRollout", "CheckRollout", "FinishRollout")
 
 
 @dataclass
@@ -184,21 +185,6 @@ def _pinned_source(deps: PromotionDeps, artifact: ArtifactRef) -> s3ops.ObjectHe
     return obj
 
 
-def _stamp(s3: Any, bucket: str, key: str, execution: str) -> None:
-    """Record which execution created an object (so compensation deletes only its own writes)."""
-    s3.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": [{"Key": EXECUTION_METADATA, "Value": execution}]})
-
-
-def _stamped_by(s3: Any, bucket: str, key: str) -> str | None:
-    try:
-        tags = s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
-    except ClientError as error:
-        if s3ops.is_not_found(error):
-            return None
-        raise
-    return next((tag["Value"] for tag in tags if tag["Key"] == EXECUTION_METADATA), None)
-
-
 def hub_provenance(plan: PromotionPlan) -> dict[str, str]:
     """What identifies a hub package: the exact source package and the exact bytes."""
     assert plan.artifact and plan.source
@@ -217,10 +203,8 @@ def register_in_hub(plan: PromotionPlan, execution: str, deps: PromotionDeps) ->
     assert plan.artifact and plan.source and plan.hub_key
     hub = deps.hub()
     source_obj = _pinned_source(deps, plan.artifact)
-    created_object = s3ops.copy_immutable(deps.s3, hub.s3, source_obj, deps.settings.hub_bucket, plan.hub_key,
-                                          plan.artifact.sha256)
-    if created_object:
-        _stamp(hub.s3, deps.settings.hub_bucket, plan.hub_key, execution)
+    created_object = s3ops.copy_immutable(hub.s3, source_obj, deps.settings.hub_bucket, plan.hub_key,
+                                          plan.artifact.sha256, created_by=execution)
     hub_artifact_uri = f"s3://{deps.settings.hub_bucket}/{plan.hub_key}"
     provenance = hub_provenance(plan)
     prov_id = registry.provenance_id(provenance)
@@ -248,9 +232,8 @@ def stage_on_mme(
     assert plan.artifact and plan.mme_bucket and plan.mme_key and plan.target_model and plan.model_name
     assert plan.endpoint_name
     source_obj = _pinned_source(deps, plan.artifact)
-    created = s3ops.copy_immutable(deps.s3, deps.s3, source_obj, plan.mme_bucket, plan.mme_key, plan.artifact.sha256)
-    if created:
-        _stamp(deps.s3, plan.mme_bucket, plan.mme_key, execution)
+    created = s3ops.copy_immutable(deps.s3, source_obj, plan.mme_bucket, plan.mme_key, plan.artifact.sha256,
+                                   created_by=execution)
     target = {
         "target_model": plan.target_model,
         "s3_uri": f"s3://{plan.mme_bucket}/{plan.mme_key}",
@@ -292,28 +275,43 @@ def _failure_details(failure: dict[str, Any] | None) -> tuple[str, str, str]:
     return str(failure.get("step") or "unknown"), reason, sentence or str(error.get("Error"))
 
 
-def _compensate(plan: PromotionPlan, execution: str, deps: PromotionDeps) -> list[str]:
-    """Remove exactly what this execution wrote; return what was removed."""
+def _compensate(plan: PromotionPlan, execution: str, deps: PromotionDeps, keep_hub: bool) -> list[str]:
+    """Remove exactly what this execution wrote and nothing still in use; return what was removed.
+
+    ``keep_hub``: the failure came after an endpoint update was submitted, so the endpoint may already use a
+    model made from the hub package: the hub package and its artifact stay.
+    """
     removed: list[str] = []
-    if plan.mme_bucket and plan.mme_key and _stamped_by(deps.s3, plan.mme_bucket, plan.mme_key) == execution:
+    if plan.mme_bucket and plan.mme_key and s3ops.created_by(deps.s3, plan.mme_bucket, plan.mme_key) == execution:
         pointer = state.read_pointer(deps.dynamodb, deps.settings.state_table, plan.endpoint_name or "",
                                      plan.model_name or "")
         if ((pointer or {}).get("current") or {}).get("target_model") != plan.target_model:
             deps.s3.delete_object(Bucket=plan.mme_bucket, Key=plan.mme_key)
             removed.append(f"s3://{plan.mme_bucket}/{plan.mme_key}")
-    if plan.artifact and plan.source and plan.hub_key:
-        hub = deps.hub()
-        prov_id = registry.provenance_id(hub_provenance(plan))
-        hub_package = registry.find_by_provenance(hub.sagemaker, deps.settings.hub_model_package_group, prov_id)
-        if hub_package:
-            metadata = registry.describe(hub.sagemaker, hub_package).get("CustomerMetadataProperties") or {}
-            if metadata.get("modelrelay:execution") == execution:
-                registry.delete_package(hub.sagemaker, hub_package)
-                removed.append(hub_package)
-        if _stamped_by(hub.s3, deps.settings.hub_bucket, plan.hub_key) == execution:
-            hub.s3.delete_object(Bucket=deps.settings.hub_bucket, Key=plan.hub_key)
-            removed.append(f"s3://{deps.settings.hub_bucket}/{plan.hub_key}")
+    if keep_hub or not (plan.artifact and plan.source and plan.hub_key):
+        return removed
+    hub = deps.hub()
+    group = deps.settings.hub_model_package_group
+    hub_package = registry.find_by_provenance(hub.sagemaker, group, registry.provenance_id(hub_provenance(plan)))
+    if hub_package:
+        metadata = registry.describe(hub.sagemaker, hub_package).get("CustomerMetadataProperties") or {}
+        if metadata.get("modelrelay:execution") == execution:
+            registry.delete_package(hub.sagemaker, hub_package)
+            removed.append(hub_package)
+    # The hub key is content-addressed: another source package with the same bytes may use the same object.
+    if (s3ops.created_by(hub.s3, deps.settings.hub_bucket, plan.hub_key) == execution
+            and not registry.find_by_metadata(hub.sagemaker, group, "modelrelay:sha256", plan.artifact.sha256)):
+        hub.s3.delete_object(Bucket=deps.settings.hub_bucket, Key=plan.hub_key)
+        removed.append(f"s3://{deps.settings.hub_bucket}/{plan.hub_key}")
     return removed
+
+
+def _rollout_outcome(plan: PromotionPlan, rollout: dict[str, Any]) -> str:
+    """Succeeded only when the step that ran says so: an MME stage, or a rollout the endpoint confirmed."""
+    if plan.route_kind == "mme":
+        return "Succeeded"
+    status = str(rollout.get("status"))
+    return status if status in ("Succeeded", "RolledBack") else "Failed"
 
 
 def record_outcome(request: dict[str, Any], execution: str, deps: PromotionDeps) -> dict[str, Any]:
@@ -334,7 +332,7 @@ def record_outcome(request: dict[str, Any], execution: str, deps: PromotionDeps)
     detail_type_prefix = "Rollout" if plan is not None and plan.route_kind == "endpoint" else "Promotion"
     if failure:
         step, reason, sentence = _failure_details(failure)
-        removed = _compensate(plan, execution, deps) if plan else []
+        removed = _compensate(plan, execution, deps, keep_hub=step in ENDPOINT_CHANGING_STEPS) if plan else []
         outcome = "Failed"
         if plan is not None and plan.decision == "restore":
             detail_type_prefix = "Rollback"
@@ -350,7 +348,7 @@ def record_outcome(request: dict[str, Any], execution: str, deps: PromotionDeps)
                    if plan else None}
     elif plan and plan.decision == "restore":
         detail_type_prefix = "Rollback"
-        outcome = {"RolledBack": "RolledBack", "Failed": "Failed"}.get(str(rollout.get("status")), "Succeeded")
+        outcome = _rollout_outcome(plan, rollout)
         detail |= {"route": plan.route_kind, "endpoint_name": plan.endpoint_name, "reason": plan.reason,
                    "replaced_package_arn": plan.package_arn,
                    "restored_package_arn": mme_result.get("restored_package_arn") or (rollout.get("restore_to") or {})
@@ -359,7 +357,7 @@ def record_outcome(request: dict[str, Any], execution: str, deps: PromotionDeps)
                    "endpoint_config": rollout.get("new_config"), "message": rollout.get("reason") or plan.reason}
     else:
         assert plan and plan.artifact
-        outcome = {"RolledBack": "RolledBack", "Failed": "Failed"}.get(str(rollout.get("status")), "Succeeded")
+        outcome = _rollout_outcome(plan, rollout)
         detail |= {
             "route": plan.route_kind, "endpoint_name": plan.endpoint_name, "sha256": plan.artifact.sha256,
             "source_artifact": plan.artifact.uri, "hub_package_arn": hub_result.get("hub_package_arn"),

@@ -68,7 +68,7 @@ def acquire(plan: PromotionPlan, execution: str, deps: RolloutDeps, now: float |
     now = time.time() if now is None else now
     target = _target(plan, deps)
     endpoint = target.endpoint_name
-    expires = int(now + target.rollout.maximum_execution_timeout_seconds + LEASE_MARGIN_SECONDS)
+    expires = int(now + target.rollout.maximum_execution_timeout_seconds + 2 * LEASE_MARGIN_SECONDS)
     try:
         deps.dynamodb.put_item(
             TableName=deps.settings.state_table,
@@ -197,6 +197,10 @@ def start(plan: PromotionPlan, hub_result: dict[str, Any], execution: str, deps:
                                   reason="endpoint_not_found") from error
         raise
     old_config_name = endpoint["EndpointConfigName"]
+    submitted = _already_submitted(endpoint, plan, execution, deps)
+    if submitted:  # a retried StartRollout after UpdateEndpoint was accepted: follow that update, don't fail
+        return _in_progress(plan.endpoint_name, submitted["old"], submitted["new"], submitted["new"],
+                            list(rollout.alarm_names), rollout, now)
     config = deps.sagemaker.describe_endpoint_config(EndpointConfigName=old_config_name)
     preflight(endpoint, config, rollout, deps)
 
@@ -230,16 +234,29 @@ def start(plan: PromotionPlan, hub_result: dict[str, Any], execution: str, deps:
     return _in_progress(plan.endpoint_name, old_config_name, name, name, alarms, rollout, now)
 
 
+def _already_submitted(endpoint: dict[str, Any], plan: PromotionPlan, execution: str,
+                       deps: RolloutDeps) -> dict[str, str] | None:
+    """The update this execution already submitted, if the endpoint is on it or moving to it."""
+    if plan.decision == "restore" or not plan.artifact:
+        return None
+    name = _names(endpoint["EndpointName"], plan.artifact.sha256, execution)
+    pending = (endpoint.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+    if pending == name:
+        return {"old": endpoint["EndpointConfigName"], "new": name}
+    if endpoint.get("EndpointConfigName") == name:
+        previous = _serving(deps, endpoint["EndpointName"]).get("config_name") or name
+        return {"old": str(previous), "new": name}
+    return None
+
+
 def _in_progress(endpoint: str, old_config: str, new_config: str, new_model: str, alarms: list[str],
                  rollout: RolloutConfig, now: float) -> dict[str, Any]:
-    bakes = rollout.wait_interval_seconds * (1 if rollout.strategy != "LINEAR" else
-                                             math.ceil(100 / rollout.linear_step_percent))
     return {
         "status": "InProgress", "endpoint_name": endpoint, "old_config": old_config, "new_config": new_config,
         "new_model": new_model, "alarm_names": alarms, "strategy": rollout.strategy, "started_at": int(now),
         "wait_seconds": max(1, min(FIRST_POLL_SECONDS, rollout.wait_interval_seconds // 4 or 1)), "polls": 0,
-        "deadline": int(now + rollout.maximum_execution_timeout_seconds + rollout.termination_wait_seconds
-                        + bakes + LEASE_MARGIN_SECONDS),
+        # SageMaker's MaximumExecutionTimeout bounds the whole deployment (bakes and termination wait included).
+        "deadline": int(now + rollout.maximum_execution_timeout_seconds + LEASE_MARGIN_SECONDS),
     }
 
 
@@ -289,8 +306,24 @@ def classify(endpoint: dict[str, Any], rollout: dict[str, Any]) -> tuple[str, st
     return "InProgress", f"endpoint is {status}"
 
 
-def check(rollout: dict[str, Any], deps: RolloutDeps, now: float | None = None) -> dict[str, Any]:
+def renew_lease(endpoint: str, execution: str, deadline: int, deps: RolloutDeps) -> bool:
+    """Keep the lease past the rollout's deadline; False if another execution holds it (ours expired)."""
+    try:
+        deps.dynamodb.update_item(
+            TableName=deps.settings.state_table, Key={"pk": _s(f"lease#{endpoint}")},
+            UpdateExpression="SET expires_at = :expires", ConditionExpression="holder = :me",
+            ExpressionAttributeValues={":expires": {"N": str(deadline + LEASE_MARGIN_SECONDS)}, ":me": _s(execution)})
+    except ClientError as error:
+        if not _conditional_failed(error):
+            raise
+        logger.warning("rollout lease lost while the update runs", extra={"endpoint": endpoint})
+        return False
+    return True
+
+
+def check(rollout: dict[str, Any], execution: str, deps: RolloutDeps, now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
+    renew_lease(rollout["endpoint_name"], execution, int(rollout["deadline"]), deps)
     endpoint = deps.sagemaker.describe_endpoint(EndpointName=rollout["endpoint_name"])
     status, reason = classify(endpoint, rollout)
     result = dict(rollout, status=status, reason=reason, polls=int(rollout.get("polls", 0)) + 1,
@@ -317,10 +350,19 @@ def finish(plan: PromotionPlan, hub_result: dict[str, Any], rollout: dict[str, A
     release(endpoint, execution, deps)
     properties = {"modelrelay:rollout": status, "modelrelay:rollout-endpoint": endpoint,
                   "modelrelay:rollout-reason": str(rollout.get("reason") or status)}
-    registry.record_status(deps.sagemaker, plan.package_arn, properties)
+    # The outcome is what the endpoint says; failing to annotate a package must not turn it into a failure.
+    not_recorded = []
+    targets = [(deps.sagemaker, plan.package_arn)]
     if hub_result.get("hub_package_arn"):
-        registry.record_status(deps.hub_sagemaker(), hub_result["hub_package_arn"], properties)
-    return dict(rollout, finished=True)
+        targets.append((deps.hub_sagemaker(), hub_result["hub_package_arn"]))
+    for client, package_arn in targets:
+        try:
+            registry.record_status(client, package_arn, properties)
+        except ClientError as error:
+            logger.warning("rollout status not recorded on package",
+                           extra={"package_arn": package_arn, "error": str(error)})
+            not_recorded.append(package_arn)
+    return dict(rollout, finished=True, status_not_recorded_on=not_recorded)
 
 
 def _record_serving(plan: PromotionPlan, hub_result: dict[str, Any], rollout: dict[str, Any], execution: str,
@@ -378,7 +420,7 @@ def run_action(action: str, plan: PromotionPlan, hub_result: dict[str, Any], rol
     if action == "start":
         return start(plan, hub_result, execution, deps)
     if action == "check":
-        return check(rollout, deps)
+        return check(rollout, execution, deps)
     if action == "finish":
         return finish(plan, hub_result, rollout, execution, deps)
     if action == "release":

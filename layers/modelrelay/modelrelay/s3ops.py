@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlencode
 
 from botocore.exceptions import ClientError
 
 from modelrelay.errors import ArtifactChanged, ArtifactNotFound, InvalidEvent, MmeKeyConflict
+from modelrelay.observability import logger
 
 COPY_OBJECT_LIMIT = 5 * 1024**3
 PART_SIZE = 512 * 1024**2  # 512 MiB parts: a 5 TiB object stays under the 10,000-part limit
 SHA256_METADATA = "modelrelay-sha256"
+CREATED_BY_TAG = "modelrelay-execution"
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchVersion", "NoSuchBucket"}
 
 
@@ -108,10 +110,12 @@ def open_stream(s3: Any, obj: ObjectHead) -> Any:
 
 
 def copy_immutable(
-    source_s3: Any, dest_s3: Any, source: ObjectHead, dest_bucket: str, dest_key: str, sha256: str
+    dest_s3: Any, source: ObjectHead, dest_bucket: str, dest_key: str, sha256: str, created_by: str
 ) -> bool:
-    """Server-side copy to a key that must never change once written.
+    """Server-side copy to a key that must never change once written, tagged with the execution that wrote it.
 
+    The copy is pinned to the validated bytes (version id, and ``CopySourceIfMatch`` on the ETag for unversioned
+    buckets) and carries its tag in the same request (no window where an untagged object exists).
     Returns True when this call created the object, False when the identical object was already there.
     Raises MmeKeyConflict when the key holds different content: it is never overwritten.
     """
@@ -127,26 +131,31 @@ def copy_immutable(
     if source.version_id and source.version_id != "null":
         copy_source["VersionId"] = source.version_id
     metadata = {SHA256_METADATA: sha256}
-    if source.size <= COPY_OBJECT_LIMIT:
-        dest_s3.copy_object(
-            Bucket=dest_bucket,
-            Key=dest_key,
-            CopySource=copy_source,
-            MetadataDirective="REPLACE",
-            Metadata=metadata,
-            ContentType="application/x-gzip",
-        )
-    else:
-        multipart_copy(dest_s3, copy_source, source.size, dest_bucket, dest_key, metadata)
+    tagging = urlencode({CREATED_BY_TAG: created_by})
+    if_match = {"CopySourceIfMatch": f'"{source.etag}"'} if source.etag else {}
+    try:
+        if source.size <= COPY_OBJECT_LIMIT:
+            dest_s3.copy_object(
+                Bucket=dest_bucket, Key=dest_key, CopySource=copy_source, MetadataDirective="REPLACE",
+                Metadata=metadata, ContentType="application/x-gzip", TaggingDirective="REPLACE", Tagging=tagging,
+                **if_match,
+            )
+        else:
+            multipart_copy(dest_s3, copy_source, source.size, dest_bucket, dest_key, metadata, tagging, if_match)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+            raise ArtifactChanged(f"s3://{source.bucket}/{source.key} changed after it was validated") from error
+        raise
     return True
 
 
 def multipart_copy(
     s3: Any, copy_source: dict[str, str], size: int, bucket: str, key: str, metadata: dict[str, str],
-    part_size: int = PART_SIZE,
+    tagging: str = "", if_match: dict[str, str] | None = None, part_size: int = PART_SIZE,
 ) -> None:
     upload_id = s3.create_multipart_upload(
-        Bucket=bucket, Key=key, Metadata=metadata, ContentType="application/x-gzip"
+        Bucket=bucket, Key=key, Metadata=metadata, ContentType="application/x-gzip",
+        **({"Tagging": tagging} if tagging else {}),
     )["UploadId"]
     try:
         parts = []
@@ -154,23 +163,29 @@ def multipart_copy(
             end = min(start + part_size, size) - 1
             result = s3.upload_part_copy(
                 Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                CopySource=copy_source, CopySourceRange=f"bytes={start}-{end}",
+                CopySource=copy_source, CopySourceRange=f"bytes={start}-{end}", **(if_match or {}),
             )
             parts.append({"PartNumber": number, "ETag": result["CopyPartResult"]["ETag"]})
         s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
     except BaseException:
-        # Leave no half-written upload behind (its parts are billed and invisible).
-        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        # Leave no half-written upload behind (its parts are billed and invisible); never hide the real error.
+        try:
+            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        except ClientError as abort_error:
+            logger.warning("multipart upload not aborted; the bucket's lifecycle rule will remove it",
+                           extra={"upload_id": upload_id, "error": str(abort_error)})
         raise
 
 
-def delete_if_created(s3: Any, bucket: str, key: str, sha256: str) -> bool:
-    """Compensation: remove an object only if it holds exactly what this promotion wrote."""
-    existing = head(s3, bucket, key)
-    if existing is None or existing.metadata.get(SHA256_METADATA) != sha256:
-        return False
-    s3.delete_object(Bucket=bucket, Key=key)
-    return True
+def created_by(s3: Any, bucket: str, key: str) -> str | None:
+    """The execution that created an immutable object (its tag), or None if the object does not exist."""
+    try:
+        tags = s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+    except ClientError as error:
+        if is_not_found(error):
+            return None
+        raise
+    return next((tag["Value"] for tag in tags if tag["Key"] == CREATED_BY_TAG), None)
 
 
 def tag_rejected(s3: Any, obj: ObjectHead, reason: str, detail: str) -> None:

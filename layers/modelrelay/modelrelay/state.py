@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from modelrelay.errors import NothingToRollBack, PointerConflict
 
 POINTER_HISTORY = 10
-STALE_CLAIM_SECONDS = 6 * 3600  # longer than the state machine's own timeout
+STALE_CLAIM_SECONDS = 13 * 3600  # longer than the state machine's own timeout (12 h)
 
 
 def _conditional_failed(error: ClientError) -> bool:
