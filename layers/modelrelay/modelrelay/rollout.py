@@ -260,14 +260,25 @@ def _in_progress(endpoint: str, old_config: str, new_config: str, new_model: str
     }
 
 
+def _still_approved(deps: RolloutDeps, package_arn: str | None) -> bool:
+    """A rollback target must still be Approved; a deleted package is skipped, not an error."""
+    if not package_arn:
+        return False
+    try:
+        status = deps.sagemaker.describe_model_package(ModelPackageName=package_arn).get("ModelApprovalStatus")
+    except ClientError as error:
+        if _not_found(error):
+            return False
+        raise
+    return bool(status == "Approved")
+
+
 def _start_restore(plan: PromotionPlan, endpoint: dict[str, Any], alarms: list[str], rollout: RolloutConfig,
                    now: float, deps: RolloutDeps) -> dict[str, Any]:
     """Roll back to the newest previous winner whose package is still Approved, with the same guardrails."""
     serving = _serving(deps, endpoint["EndpointName"])
     for candidate in serving.get("history", []):
-        approved = deps.sagemaker.describe_model_package(ModelPackageName=candidate["package_arn"]).get(
-            "ModelApprovalStatus") == "Approved" if candidate.get("package_arn") else False
-        if approved and _exists(lambda c=candidate: deps.sagemaker.describe_endpoint_config(
+        if _still_approved(deps, candidate.get("package_arn")) and _exists(lambda c=candidate: deps.sagemaker.describe_endpoint_config(
                 EndpointConfigName=c["config_name"])):
             break
     else:
