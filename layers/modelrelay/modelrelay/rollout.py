@@ -278,8 +278,8 @@ def _start_restore(plan: PromotionPlan, endpoint: dict[str, Any], alarms: list[s
     """Roll back to the newest previous winner whose package is still Approved, with the same guardrails."""
     serving = _serving(deps, endpoint["EndpointName"])
     for candidate in serving.get("history", []):
-        if _still_approved(deps, candidate.get("package_arn")) and _exists(lambda c=candidate: deps.sagemaker.describe_endpoint_config(
-                EndpointConfigName=c["config_name"])):
+        if _still_approved(deps, candidate.get("package_arn")) and _exists(
+                lambda c=candidate: deps.sagemaker.describe_endpoint_config(EndpointConfigName=c["config_name"])):
             break
     else:
         raise NothingToRollBack(f"endpoint {endpoint['EndpointName']} has no earlier approved version whose "
