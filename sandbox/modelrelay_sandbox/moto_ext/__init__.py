@@ -109,6 +109,13 @@ moto lacks it.
 * **Ref of AWS::Lambda::LayerVersion** is its ARN; moto returns an object.
 * **AWS::Events::Archive** accepts an object ``EventPattern``; moto wants a string.
 
+``dynamodb_atomic`` — DynamoDB conditional writes are atomic:
+
+* **One lock around the backend's writes.** AWS checks a ``ConditionExpression`` and writes in one step;
+  moto's threaded server checks, then writes, so two concurrent conditional writes could both pass.
+
+``fault_injection`` — opt-in throttling/5xx on a fraction of requests (``MODELRELAY_SANDBOX_FAULT_RATE``).
+
 See each module's docstring for the exact rules and their limits.
 """
 
@@ -133,6 +140,7 @@ def apply_all() -> None:
     """Configure moto and install every extension (idempotent, thread-safe)."""
     from . import (
         cloudformation,
+        dynamodb_atomic,
         eventbridge_targets,
         lambda_runtime,
         s3_eventbridge,
@@ -150,6 +158,7 @@ def apply_all() -> None:
         sagemaker_endpoints.apply()
         s3_eventbridge.apply()
         cloudformation.apply()
+        dynamodb_atomic.apply()
 
 
 def wait_idle(timeout: float) -> bool:
