@@ -23,7 +23,7 @@ from modelrelay.config import EndpointTarget, RolloutConfig, RoutingConfig, Sett
 from modelrelay.errors import EndpointLeaseBusy, NothingToRollBack, PreflightFailed
 from modelrelay.models import PromotionPlan
 from modelrelay.observability import logger
-from modelrelay.state import _s, _typed, read_serving
+from modelrelay.state import _conditional_failed, _s, _typed, read_serving
 
 KEEP_WINNERS = 3
 LEASE_MARGIN_SECONDS = 900
@@ -47,10 +47,6 @@ def _target(plan: PromotionPlan, deps: RolloutDeps) -> EndpointTarget:
     target = deps.routing.route_for(plan.group).target
     assert isinstance(target, EndpointTarget)
     return target
-
-
-def _conditional_failed(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 def _not_found(error: ClientError) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from modelrelay import aws
@@ -11,21 +12,19 @@ from modelrelay.promotion import PromotionDeps
 from modelrelay.rollout import RolloutDeps
 
 
-def promotion_deps() -> PromotionDeps:
+def _hub(s3: Any, sagemaker: Any) -> Callable[[], aws.HubClients]:
+    """Hub clients: this account's, or the cross-account role's (credentials refreshed before they expire)."""
     current = settings()
-    s3 = aws.client("s3")
-    sagemaker = aws.client("sagemaker")
     if current.hub_role_arn:
-        provider = aws.HubSessionProvider(aws.client("sts"), current.hub_role_arn, current.hub_external_id)
-        hub = provider.clients
-    else:
-        local = aws.HubClients(s3=s3, sagemaker=sagemaker, account_id=current.account_id)
+        return aws.HubSessionProvider(aws.client("sts"), current.hub_role_arn, current.hub_external_id).clients
+    local = aws.HubClients(s3=s3, sagemaker=sagemaker, account_id=current.account_id)
+    return lambda: local
 
-        def hub() -> aws.HubClients:
-            return local
 
-    return PromotionDeps(settings=current, routing=routing(), s3=s3, sagemaker=sagemaker,
-                         dynamodb=aws.client("dynamodb"), hub=hub)
+def promotion_deps() -> PromotionDeps:
+    s3, sagemaker = aws.client("s3"), aws.client("sagemaker")
+    return PromotionDeps(settings=settings(), routing=routing(), s3=s3, sagemaker=sagemaker,
+                         dynamodb=aws.client("dynamodb"), hub=_hub(s3, sagemaker))
 
 
 def ingest_deps() -> IngestDeps:
@@ -34,17 +33,7 @@ def ingest_deps() -> IngestDeps:
 
 
 def rollout_deps() -> RolloutDeps:
-    current = settings()
     sagemaker = aws.client("sagemaker")
-    if current.hub_role_arn:
-        provider = aws.HubSessionProvider(aws.client("sts"), current.hub_role_arn, current.hub_external_id)
-
-        def hub_sagemaker() -> Any:
-            return provider.clients().sagemaker
-    else:
-
-        def hub_sagemaker() -> Any:
-            return sagemaker
-
-    return RolloutDeps(settings=current, routing=routing(), sagemaker=sagemaker, cloudwatch=aws.client("cloudwatch"),
-                       dynamodb=aws.client("dynamodb"), hub_sagemaker=hub_sagemaker)
+    hub = _hub(aws.client("s3"), sagemaker)
+    return RolloutDeps(settings=settings(), routing=routing(), sagemaker=sagemaker, cloudwatch=aws.client("cloudwatch"),
+                       dynamodb=aws.client("dynamodb"), hub_sagemaker=lambda: hub().sagemaker)
