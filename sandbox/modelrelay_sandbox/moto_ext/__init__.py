@@ -6,7 +6,7 @@ and installs every extension below. Each extension module documents its
 patches in detail; one bullet each here: the AWS behaviour supplied, and why
 moto lacks it.
 
-``lambda_runtime`` — Lambda runs your handler code:
+``lambda_runtime`` (a package, one module per concern) — Lambda runs your handler code:
 
 * **Handlers run for real.** ``Invoke`` runs the function's Python handler from
   its stored deployment zip and layers, in warm per-function worker processes
@@ -77,15 +77,22 @@ moto lacks it.
 * **Model package group resource policies** (Put/Get/DeleteModelPackageGroupPolicy);
   moto does not implement them.
 
-``sagemaker_endpoints`` — SageMaker UpdateEndpoint with deployment guardrails:
+``sagemaker_endpoints`` (a package, one module per concern) — SageMaker UpdateEndpoint with deployment guardrails:
 
 * **UpdateEndpoint** (moto lacks it) with AWS's validation, blue/green CANARY/LINEAR/ALL_AT_ONCE and
   rolling policies, ``PendingDeploymentSummary``, auto-rollback on ``ALARM`` alarms (``RollingBack`` →
   ``InService`` on the old config), ``Failed``/``UpdateRollbackFailed`` injected by images containing
   ``fail-deployment``/``fail-rollback``, "SageMaker Endpoint Deployment State Change" events; progress is
   driven by DescribeEndpoint polls (``configure(polls=3)``) or time (``configure(time_scale=...)``).
-  Also fixes moto's UpdateEndpointWeightsAndCapacities (stuck ``Updating``), duplicate-name creates,
-  ListModels filters/pagination and the endpoint-config instance-type list.
+  Also fixes moto's UpdateEndpointWeightsAndCapacities (stuck ``Updating``) and DescribeEndpoint's variants.
+
+``sagemaker_model_apis`` — SageMaker model and endpoint-config APIs as AWS answers them:
+
+* **Duplicate names fail** on CreateModel / CreateEndpointConfig; moto silently replaces them.
+* **DescribeEndpointConfig omits an unset DataCaptureConfig**; moto returns ``{}``, which cannot be sent back.
+* **Every instance type of the SageMaker API** is accepted; moto knows an old subset.
+* **ListModels filters, sorts and paginates**, newest first like ListEndpointConfigs; moto returns everything
+  in ascending order.
 
 ``s3_eventbridge`` — S3 sends Object Created / Object Deleted to EventBridge:
 
@@ -146,6 +153,7 @@ def apply_all() -> None:
         s3_eventbridge,
         sagemaker_endpoints,
         sagemaker_events,
+        sagemaker_model_apis,
         stepfunctions,
     )
 
@@ -156,6 +164,7 @@ def apply_all() -> None:
         eventbridge_targets.apply()
         sagemaker_events.apply()
         sagemaker_endpoints.apply()
+        sagemaker_model_apis.apply()
         s3_eventbridge.apply()
         cloudformation.apply()
         dynamodb_atomic.apply()

@@ -6,7 +6,7 @@ S3 puts an event on the **default** bus of the bucket owner's account and the
 bucket's region for every PutObject, PostObject, CopyObject and
 CompleteMultipartUpload (``Object Created``) and DeleteObject(s)
 (``Object Deleted``).  Shape reference:
-shared/aws-event-shapes/s3-object-created.json.
+events/s3/object-created.json (a checked copy of AWS's sample).
 
 What moto 5.2.5 does (``moto.s3.notifications._send_event_bridge_message``):
 it stores ``EventBridgeConfiguration`` and emits, but with the wrong shape —

@@ -9,7 +9,7 @@ AWS behaviour supplied here, and why moto 5.2.5 lacks it:
   DescribeModelPackage output (times as ISO-8601 ``Z`` strings,
   ``ModelPackageVersion`` a number); ``resources`` is ``[ModelPackageArn]``.
   moto emits no SageMaker events at all.  Shape reference:
-  shared/aws-event-shapes/sagemaker-model-package-state-change.json.
+  events/sagemaker/approved.json (a checked copy of AWS's sample).
 * **UpdateModelPackage semantics.** moto's ``update_model_package`` overwrites
   every field with whatever the request carried: an update that only touches
   metadata sets ``ModelApprovalStatus`` and ``ApprovalDescription`` to None,

@@ -42,7 +42,7 @@ smallest patch:
   JSONata expression fails with ``TypeError``. We wire the pure-Python
   ``jsonata-python`` package in.
 
-Verified to work as on AWS without a patch (see tests/integration/test_moto_ext_runtime.py):
+Verified to work as on AWS without a patch (see tests/sandbox/test_moto_ext_runtime.py):
 ``lambda:invoke`` with ``Payload.$``, ``sns:publish``, ``events:putEvents``,
 ``aws-sdk:sagemaker:describeModelPackage`` / ``updateModelPackage``,
 ``dynamodb:putItem`` with ``ConditionExpression``
