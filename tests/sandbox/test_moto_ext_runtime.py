@@ -24,6 +24,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from modelrelay_sandbox.environment import wait_for
 from modelrelay_sandbox.moto_ext import lambda_runtime
 from modelrelay_sandbox.moto_ext.stepfunctions import sfn_service_error_name
 from modelrelay_sandbox.server import SandboxPortBusy, SandboxServer, start_server
@@ -140,12 +141,11 @@ BOOM = """
 
 
 def wait_for_execution(sfn: Any, execution_arn: str, timeout: float = 20) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
+    def finished() -> dict[str, Any] | None:
         described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
-        if described["status"] != "RUNNING" or time.monotonic() > deadline:
-            return described
-        time.sleep(0.1)
+        return described if described["status"] != "RUNNING" else None
+
+    return wait_for(finished, timeout=timeout, interval=0.1, what=f"execution {execution_arn} to finish")
 
 
 # --------------------------------------------------------------------------- Lambda: results and environment
@@ -319,9 +319,11 @@ def test_reserved_concurrency_throttles_synchronous_invokes(aws: Callable[..., A
     # Given a function limited to one concurrent execution, busy with a slow invocation
     name = create_function(aws, role_arn, "import time\ndef handler(e, c):\n    time.sleep(e.get('sleep', 0))\n")
     aws("lambda").put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    function_arn = aws("lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"]
     busy = threading.Thread(target=invoke, args=(aws, name, {"sleep": 1.5}))
     busy.start()
-    time.sleep(0.8)
+    # (its execution environment exists, and stays busy until the slow invocation returns)
+    wait_for(lambda: lambda_runtime.worker_pids(function_arn), timeout=10, interval=0.02, what="the busy worker")
 
     # When a second synchronous invoke arrives meanwhile
     no_retries = aws("lambda", config=Config(retries={"total_max_attempts": 1}))

@@ -13,16 +13,20 @@ import time
 import uuid
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
 import boto3
 import pytest
+from modelrelay_sandbox import moto_ext
+from modelrelay_sandbox.environment import wait_for
 from modelrelay_sandbox.moto_ext import eventbridge_targets, lambda_runtime
 from modelrelay_sandbox.server import start_server
 
-SHAPES = Path(__file__).parents[3] / "shared" / "aws-event-shapes"
+# The repository's checked copies of AWS's sample events.
+SAMPLES = Path(__file__).resolve().parents[2] / "events"
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 
@@ -65,21 +69,33 @@ def make_queue(aws: Clients, name: str | None = None) -> tuple[str, str]:
 
 
 def drain(aws: Clients, queue_url: str, expect: int | None = None, timeout: float = 5.0) -> list[dict[str, Any]]:
-    """All messages now in the queue (waiting up to ``timeout`` for ``expect`` of them)."""
+    """All messages in the queue: with ``expect``, once at least that many arrived (within ``timeout``);
+    without (or 0), once the sandbox's background deliveries are idle, so that an empty result proves
+    nothing more is coming."""
     messages: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        batch = aws.sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
-        ).get("Messages", [])
-        for message in batch:
-            aws.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-        messages.extend(batch)
-        if batch:
-            continue
-        if expect is None or len(messages) >= expect or time.monotonic() > deadline:
-            return messages
-        time.sleep(0.05)
+
+    def receive_all() -> None:
+        while True:
+            batch = aws.sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not batch:
+                return
+            for message in batch:
+                aws.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            messages.extend(batch)
+
+    if not expect:
+        assert moto_ext.wait_idle(timeout), "background deliveries still in flight"
+        receive_all()
+        return messages
+
+    def arrived() -> bool:
+        receive_all()
+        return len(messages) >= expect
+
+    wait_for(arrived, timeout=timeout, interval=0.05, what=f"{expect} message(s) in {queue_url}")
+    return messages
 
 
 def bodies(messages: list[dict[str, Any]]) -> list[Any]:
@@ -96,7 +112,12 @@ def rule_to_queue(aws: Clients, pattern: dict[str, Any], bus: str = "default", *
 
 
 def sample(name: str) -> dict[str, Any]:
-    return json.loads((SHAPES / name).read_text())
+    return json.loads((SAMPLES / name).read_text())
+
+
+def now_iso_z() -> str:
+    """The current time as event times are written (ISO-8601, whole seconds, ``Z``)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def assert_same_shape(actual: Any, expected: Any, path: str = "$", optional: frozenset[str] = frozenset()) -> None:
@@ -161,7 +182,7 @@ def test_model_package_state_change_on_create_and_on_approval(aws: Clients) -> N
     )["ModelPackageArn"]
     (created,) = bodies(drain(aws, queue, expect=1))
     # Then the event has AWS's full shape, with the whole description in detail
-    expected = sample("sagemaker-model-package-state-change.json")
+    expected = sample("sagemaker/approved.json")
     assert_same_shape(created, expected)
     assert list(created)[:9] == list(expected)
     assert created["resources"] == [arn]
@@ -177,8 +198,8 @@ def test_model_package_state_change_on_create_and_on_approval(aws: Clients) -> N
     described = aws.sagemaker.describe_model_package(ModelPackageName=arn)
     assert set(detail) == set(described) - {"ResponseMetadata"}
 
-    # When it is approved (a second later, so LastModifiedTime moves)
-    time.sleep(1.0)
+    # When it is approved in a later second (event times have whole seconds), so LastModifiedTime moves
+    wait_for(lambda: now_iso_z() > detail["LastModifiedTime"], timeout=5, interval=0.02, what="the next second")
     aws.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
     (approved,) = bodies(drain(aws, queue, expect=1))
     # Then a second event carries the new status and a later LastModifiedTime
@@ -212,7 +233,7 @@ def test_update_model_package_merges_and_removes_metadata(aws: Clients) -> None:
     )["ModelPackageArn"]
     aws.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved", ApprovalDescription="ok")
     before = aws.sagemaker.describe_model_package(ModelPackageName=arn)
-    time.sleep(0.01)
+    wait_for(lambda: datetime.now(UTC) > before["LastModifiedTime"], timeout=5, interval=0.005, what="a later time")
     # When metadata is added and removed without touching the approval status
     aws.sagemaker.update_model_package(
         ModelPackageArn=arn, CustomerMetadataProperties={"c": "3", "a": "10"}, CustomerMetadataPropertiesToRemove=["b"]
@@ -333,7 +354,7 @@ def test_s3_object_created_events_for_put_copy_and_multipart(aws: Clients) -> No
     events = bodies(drain(aws, queue, expect=3))
     # Then exactly three events arrive, one per operation, with AWS's shape (no version-id: unversioned bucket)
     assert [e["detail"]["reason"] for e in events] == ["PutObject", "CopyObject", "CompleteMultipartUpload"]
-    expected = sample("s3-object-created.json")
+    expected = sample("s3/object-created.json")
     for event in events:
         assert_same_shape(event, expected, optional=frozenset({"version-id"}))
         assert set(event) == set(expected)
@@ -368,7 +389,7 @@ def test_s3_versioned_bucket_events_carry_version_id_and_deletes(aws: Clients) -
     # Then Object Created carries the version id, and deletes say what they did
     assert created["detail-type"] == "Object Created"
     assert created["detail"]["object"]["version-id"] == version
-    assert_same_shape(created, sample("s3-object-created.json"))
+    assert_same_shape(created, sample("s3/object-created.json"))
     assert (marked["detail-type"], marked["detail"]["deletion-type"]) == ("Object Deleted", "Delete Marker Created")
     assert marked["detail"]["object"]["version-id"] == marker
     assert deleted["detail"]["deletion-type"] == "Permanently Deleted"
@@ -530,13 +551,14 @@ def state_machine(aws: Clients) -> str:
 
 
 def executions(aws: Clients, machine: str, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
+    """The machine's executions, once at least ``count`` exist and none is running."""
+
+    def settled() -> list[dict[str, Any]] | None:
         listed = aws.sfn.list_executions(stateMachineArn=machine)["executions"]
         done = [aws.sfn.describe_execution(executionArn=e["executionArn"]) for e in listed]
-        if (len(done) >= count and all(d["status"] != "RUNNING" for d in done)) or time.monotonic() > deadline:
-            return done
-        time.sleep(0.1)
+        return done if len(done) >= count and all(d["status"] != "RUNNING" for d in done) else None
+
+    return wait_for(settled, timeout=timeout, interval=0.1, what=f"{count} finished execution(s) of {machine}")
 
 
 def test_step_functions_target_starts_an_execution_with_the_event(aws: Clients) -> None:
@@ -837,17 +859,19 @@ def test_archive_records_and_replay_redelivers_within_the_window(aws: Clients) -
     archive = f"arch-{uid()}"
     archive_arn = aws.events.create_archive(ArchiveName=archive, EventSourceArn=bus_arn)["ArchiveArn"]
     queue, _ = rule_to_queue(aws, {"source": ["replayed"]}, bus=bus)
-    # When two events are put (the second one later), then a replay covers only the first
+    # When two events are put (the second one after a cut, in a later second), then a replay covers only the first
     aws.events.put_events(
         Entries=[{"Source": "replayed", "DetailType": "T", "Detail": '{"n": 1}', "EventBusName": bus}]
     )
-    time.sleep(1.1)
+    originals = bodies(drain(aws, queue, expect=1))
+    first_second = datetime.fromisoformat(originals[0]["time"].replace("Z", "+00:00")).timestamp()
+    wait_for(lambda: time.time() >= first_second + 1, timeout=5, interval=0.02, what="the first event's second to pass")
     cut = time.time()
-    time.sleep(0.1)
+    wait_for(lambda: time.time() > cut, timeout=5, interval=0.001, what="the clock to pass the cut")
     aws.events.put_events(
         Entries=[{"Source": "replayed", "DetailType": "T", "Detail": '{"n": 2}', "EventBusName": bus}]
     )
-    originals = bodies(drain(aws, queue, expect=2))
+    originals += bodies(drain(aws, queue, expect=1))
     assert aws.events.describe_archive(ArchiveName=archive)["EventCount"] == 2
     replay = f"replay-{uid()}"
     aws.events.start_replay(

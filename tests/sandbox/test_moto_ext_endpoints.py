@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from modelrelay_sandbox.environment import wait_for
 from modelrelay_sandbox.moto_ext import sagemaker_endpoints
 from modelrelay_sandbox.server import SandboxServer, start_server
 
@@ -214,11 +215,17 @@ def test_time_mode_scales_the_deployment_waits(aws: Clients) -> None:
     name, _ = endpoint(aws)
     new = config(aws, model(aws, f"{IMAGE}:2"))
     # When it is updated with a canary config
+    started = time.monotonic()
     aws.sm.update_endpoint(EndpointName=name, EndpointConfigName=new, DeploymentConfig=blue_green(CANARY))
-    # Then it is Updating however often it is polled at first, and InService once the time is up
+    # Then it is Updating however often it is polled at first, and InService once the time is up (0.9 s)
     assert [d["EndpointStatus"] for d in polls(aws, name, 5)] == ["Updating"] * 5
-    time.sleep(1.0)
-    done = describe(aws, name)
+
+    def finished() -> dict[str, Any] | None:
+        described = describe(aws, name)
+        return described if described["EndpointStatus"] != "Updating" else None
+
+    done = wait_for(finished, timeout=10, interval=0.05, what="the update to finish")
+    assert time.monotonic() - started >= 0.9
     assert (done["EndpointStatus"], done["EndpointConfigName"]) == ("InService", new)
 
 
@@ -448,9 +455,14 @@ def test_creating_an_existing_endpoint_config_or_model_is_a_validation_error(aws
 
 
 def test_current_instance_types_are_accepted(aws: Clients) -> None:
-    # Given a model, When a config uses an instance type moto's own list lacks, Then it is created
-    aws.sm.create_endpoint_config(EndpointConfigName=f"config-{uid()}", ProductionVariants=[
+    # Given a model, When a config uses an instance type moto's own list lacks
+    name = f"config-{uid()}"
+    arn = aws.sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
         {"VariantName": "A", "ModelName": model(aws), "InitialInstanceCount": 1, "InstanceType": "ml.g5.xlarge"}])
+    # Then it is created, with that instance type
+    assert arn["EndpointConfigArn"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/{name}"
+    described = aws.sm.describe_endpoint_config(EndpointConfigName=name)
+    assert [v["InstanceType"] for v in described["ProductionVariants"]] == ["ml.g5.xlarge"]
 
 
 def test_list_models_and_configs_filter_paginate_and_delete(aws: Clients) -> None:
@@ -500,10 +512,13 @@ def test_deployment_state_change_events_reach_the_default_bus(aws: Clients) -> N
     polls(aws, name, 4)
     # Then an UPDATING event (with the pending deployment) and an IN_SERVICE event arrived, shaped as on AWS
     events: list[dict[str, Any]] = []
-    deadline = time.monotonic() + 5
-    while len(events) < 2 and time.monotonic() < deadline:
+
+    def both_arrived() -> bool:
         for message in aws.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
             events.append(json.loads(message["Body"]))
+        return len(events) >= 2
+
+    wait_for(both_arrived, timeout=5, interval=0.05, what="two deployment state change events")
     details = sorted((e["detail"] for e in events), key=lambda d: d["EndpointStatus"] != "UPDATING")
     assert [d["EndpointStatus"] for d in details] == ["UPDATING", "IN_SERVICE"]
     assert details[0]["EndpointConfigName"] == old
