@@ -8,7 +8,8 @@ SAM_VENV := .venv-sam
 BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
 export PATH := $(CURDIR)/$(BIN):$(PATH)
-export PYTHONPATH := $(CURDIR)/layers/modelrelay:$(CURDIR)/sandbox:$(CURDIR)
+# The product package (src/modelrelay) is installed editable; the emulator is put on the path here.
+export PYTHONPATH := $(CURDIR)/sandbox
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 SAM_STAMP := $(SAM_VENV)/.installed-1.170.0
 NODE_STAMP := node_modules/.installed
@@ -44,15 +45,16 @@ build: $(STAMP) $(SAM_STAMP) ## sam build (no Docker: cross-platform wheels for 
 validate: $(STAMP) $(SAM_STAMP) $(NODE_STAMP) ## sam validate --lint, cfn-lint + serverless rules, asl-validator, routes
 	$(SAM) validate --lint
 	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+	$(BIN)/python statemachines/promotion.py --check
 	npx --no-install asl-validator --json-path statemachines/promotion.asl.json
-	PYTHONPATH=layers/modelrelay $(BIN)/python -m modelrelay.check_routes config/routes.json
-	PYTHONPATH=layers/modelrelay $(BIN)/python -m modelrelay.check_routes sandbox/routes.json
+	$(BIN)/python -m modelrelay.check_routes config/routes.json
+	$(BIN)/python -m modelrelay.check_routes sandbox/routes.json
 
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP) ## mypy
-	$(BIN)/mypy layers/modelrelay/modelrelay functions sandbox/modelrelay_sandbox
+	$(BIN)/mypy src/modelrelay functions sandbox/modelrelay_sandbox statemachines/promotion.py
 
 test-unit: $(STAMP) ## Unit tests (no AWS)
 	$(BIN)/pytest -q tests/unit
@@ -91,10 +93,10 @@ bench: install ## Benchmarks (memory of a 1 GiB validation, API calls and transi
 	$(BIN)/python bench/bench_load.py
 
 redrive: $(STAMP) ## Re-drive a DLQ: make redrive QUEUE_URL=... TARGET_ARN=... [ENDPOINT_URL=...]
-	$(BIN)/python -m modelrelay_sandbox.redrive --queue-url "$(QUEUE_URL)" --target-arn "$(TARGET_ARN)" $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
+	$(BIN)/python -m modelrelay.ops.redrive --queue-url "$(QUEUE_URL)" --target-arn "$(TARGET_ARN)" $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
 
 rollback: ## Roll a group's MME model or endpoint back to its previous approved version: make rollback GROUP=... STATE_MACHINE_ARN=... [ENDPOINT_URL=...]
-	$(BIN)/python -m modelrelay_sandbox.rollback --group "$(GROUP)" --state-machine-arn "$(STATE_MACHINE_ARN)" $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
+	$(BIN)/python -m modelrelay.ops.rollback --group "$(GROUP)" --state-machine-arn "$(STATE_MACHINE_ARN)" $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
 
 clean: ## Remove build output and sandbox state
 	rm -rf .aws-sam .sandbox .pytest_cache .mypy_cache .ruff_cache

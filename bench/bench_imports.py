@@ -26,7 +26,7 @@ ENV = {
 
 
 def import_ms(function_dir: Path) -> float:
-    env = dict(os.environ, **ENV, PYTHONPATH=f"{function_dir}:{REPO / 'layers' / 'modelrelay'}")
+    env = dict(os.environ, **ENV, PYTHONPATH=f"{function_dir}:{REPO / 'src'}")
     result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import app"], env=env, cwd=function_dir,
                             capture_output=True, text=True, check=True)
     for line in result.stderr.splitlines():

@@ -46,7 +46,7 @@ GROUPS = {"mme": "housing-newyork-ny", "endpoint": "fraud-realtime"}
 
 def canary_cost(bake_seconds: int, termination_wait_seconds: int) -> dict[str, int]:
     """State transitions of the wait loop (Wait + CheckRollout + RolloutSettled per poll) until the rollout ends."""
-    from modelrelay.rollout import FIRST_POLL_SECONDS, MAX_POLL_SECONDS
+    from modelrelay.domain.rollout import FIRST_POLL_SECONDS, MAX_POLL_SECONDS
 
     elapsed, wait, polls = 0, FIRST_POLL_SECONDS, 0
     while elapsed < bake_seconds + termination_wait_seconds:

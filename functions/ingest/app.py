@@ -3,7 +3,8 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from modelrelay.ingest import handle_drop
+
+from modelrelay.domain.ingest import handle_drop
 from modelrelay.observability import logger, metrics, tracer
 from modelrelay.wiring import ingest_deps
 

@@ -3,9 +3,10 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from modelrelay.models import PromotionPlan
+
+from modelrelay.domain.hub import register_in_hub
 from modelrelay.observability import logger, metrics, tracer
-from modelrelay.promotion import register_in_hub
+from modelrelay.steps import RegisterRequest
 from modelrelay.wiring import promotion_deps
 
 DEPS = promotion_deps()
@@ -14,5 +15,6 @@ DEPS = promotion_deps()
 @logger.inject_lambda_context(correlation_id_path="plan.package_arn")
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(request: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return register_in_hub(PromotionPlan.model_validate(request["plan"]), request["execution"], DEPS)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = RegisterRequest.model_validate(event)
+    return register_in_hub(request.plan, request.execution, DEPS).model_dump(mode="json")

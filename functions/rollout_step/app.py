@@ -3,9 +3,10 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from modelrelay.models import PromotionPlan
+
+from modelrelay.domain.rollout import run
 from modelrelay.observability import logger, metrics, tracer
-from modelrelay.rollout import run_action
+from modelrelay.steps import RolloutRequest
 from modelrelay.wiring import rollout_deps
 
 DEPS = rollout_deps()
@@ -14,7 +15,5 @@ DEPS = rollout_deps()
 @logger.inject_lambda_context(correlation_id_path="plan.package_arn")
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(request: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    plan = PromotionPlan.model_validate(request["plan"])
-    return run_action(request["action"], plan, request.get("hub") or {}, request.get("rollout") or {},
-                      request["execution"], DEPS)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return run(RolloutRequest.model_validate(event), DEPS).model_dump(mode="json")

@@ -16,9 +16,10 @@ from typing import Any
 
 import boto3
 from cfnlint.decode.cfn_yaml import loads as load_cfn_yaml
-from modelrelay.check_routes import main as check_routes
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
+
+from modelrelay.check_routes import main as check_routes
 
 REPO = Path(__file__).resolve().parents[2]
 LAYER_ID = "ModelRelayLayer"
@@ -31,11 +32,13 @@ class Deployment:
     resources: dict[str, str]  # logical id -> physical id
 
 
-def _zip_dir(root: Path, prefix: str = "", extra: dict[str, bytes] | None = None) -> bytes:
+def _zip_dir(root: Path, prefix: str = "", extra: dict[str, bytes] | None = None,
+             exclude: tuple[str, ...] = ()) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(root.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.name != "Makefile":
+            skipped = {"__pycache__", *exclude}.intersection(path.relative_to(root).parts)
+            if path.is_file() and not skipped and path.name != "Makefile":
                 archive.write(path, prefix + str(path.relative_to(root)))
         for name, data in (extra or {}).items():
             archive.writestr(prefix + name, data)
@@ -56,8 +59,8 @@ def package_code(template: dict[str, Any], routes_file: Path, build_dir: Path | 
             if build_dir:
                 zips[logical_id] = _zip_dir(build_dir / logical_id)
             else:
-                package_dir = REPO / props["ContentUri"] / "modelrelay"
-                zips[logical_id] = _zip_dir(package_dir, "python/modelrelay/",
+                # What the layer's Makefile ships: the product package (src/modelrelay) and the routes.
+                zips[logical_id] = _zip_dir(REPO / "src" / "modelrelay", "python/modelrelay/", exclude=("ops",),
                                             extra={"routes.json": routes_file.read_bytes()})
     return zips
 

@@ -13,14 +13,19 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from modelrelay import promotion
-from modelrelay.aws import HubClients
-from modelrelay.config import Settings, load_routing_config
-from modelrelay.models import PromotionPlan
 from modelrelay_sandbox import environment
 from modelrelay_sandbox.environment import wait_for
 from modelrelay_sandbox.moto_ext import fault_injection
 
+from modelrelay.adapters.clients import HubClients
+from modelrelay.adapters.store import Store
+from modelrelay.config import Settings, load_routing_config
+from modelrelay.domain.deps import PromotionDeps
+from modelrelay.domain.hub import register_in_hub
+from modelrelay.domain.mme import stage_on_mme
+from modelrelay.domain.prepare import prepare
+from modelrelay.events import RerunRequest
+from modelrelay.steps import PromotionPlan
 from tests.integration.conftest import Stack
 
 GROUP, MODEL = "housing-newyork-ny", "NewYork_NY"
@@ -38,7 +43,7 @@ class FailingAt:
         return getattr(self._real, name)
 
 
-def deps_for(stack: Stack, **overrides: Any) -> promotion.PromotionDeps:
+def deps_for(stack: Stack, **overrides: Any) -> PromotionDeps:
     out = stack.out
     hub = HubClients(s3=stack.hub_client("s3"), sagemaker=overrides.pop("hub_sagemaker", stack.hub_client("sagemaker")),
                      account_id=out["hub_account_id"])
@@ -48,8 +53,9 @@ def deps_for(stack: Stack, **overrides: Any) -> promotion.PromotionDeps:
                         notification_topic_arn=out["notification_topic_arn"], event_bus_name="default")
     values: dict[str, Any] = {"settings": settings, "routing": load_routing_config(environment.ROUTES_FILE),
                               "s3": stack.client("s3"), "sagemaker": stack.client("sagemaker"),
-                              "dynamodb": stack.client("dynamodb"), "hub": lambda: hub}
-    return promotion.PromotionDeps(**(values | overrides))
+                              "store": Store(overrides.pop("dynamodb", stack.client("dynamodb")), out["state_table"]),
+                              "hub": lambda: hub}
+    return PromotionDeps(**(values | overrides))
 
 
 def approved_plan(stack: Stack, execution: str) -> PromotionPlan:
@@ -68,7 +74,7 @@ def approved_plan(stack: Stack, execution: str) -> PromotionPlan:
              "region": stack.out["region"], "resources": [package["ModelPackageArn"]],
              "detail": {"ModelPackageGroupName": GROUP, "ModelPackageArn": package["ModelPackageArn"],
                         "ModelApprovalStatus": "Approved"}}
-    return promotion.prepare(event, execution, deps_for(stack))
+    return prepare(event, execution, deps_for(stack))
 
 
 def hub_objects(stack: Stack, sha: str) -> list[str]:
@@ -90,39 +96,39 @@ def test_killed_between_the_hub_copy_and_the_hub_package_then_rerun(stack: Stack
     # Given RegisterInHub died after its copy, before the hub package
     killed = deps_for(stack, hub_sagemaker=FailingAt(stack.hub_client("sagemaker"), "create_model_package"))
     with pytest.raises(ClientError, match="killed here"):
-        promotion.register_in_hub(plan, execution, killed)
+        register_in_hub(plan, execution, killed)
     assert len(hub_objects(stack, sha)) == 1 and hub_packages_with(stack, sha) == []
     # When the step runs again (Step Functions retry / redrive: same execution)
-    result = promotion.register_in_hub(plan, execution, deps_for(stack))
-    again = promotion.register_in_hub(plan, execution, deps_for(stack))
+    result = register_in_hub(plan, execution, deps_for(stack))
+    again = register_in_hub(plan, execution, deps_for(stack))
     # Then one hub object, one hub package pointing at it, and no orphan
-    assert result["created_hub_object"] is False and result["created_hub_package"] is True
-    assert again["hub_package_arn"] == result["hub_package_arn"] and again["created_hub_package"] is False
+    assert result.created_hub_object is False and result.created_hub_package is True
+    assert again.hub_package_arn == result.hub_package_arn and again.created_hub_package is False
     assert len(hub_objects(stack, sha)) == 1
-    assert hub_packages_with(stack, sha) == [result["hub_package_arn"]]
-    container = stack.describe(result["hub_package_arn"], hub=True)["InferenceSpecification"]["Containers"][0]
+    assert hub_packages_with(stack, sha) == [result.hub_package_arn]
+    container = stack.describe(result.hub_package_arn, hub=True)["InferenceSpecification"]["Containers"][0]
     assert container["ModelDataUrl"] == f"s3://{stack.out['hub_bucket']}/{hub_objects(stack, sha)[0]}"
 
 
 def test_killed_between_the_mme_copy_and_the_pointer_move_then_rerun(stack: Stack) -> None:
     execution = f"crash-{uuid.uuid4().hex[:8]}"
     plan = approved_plan(stack, execution)
-    hub = promotion.register_in_hub(plan, execution, deps_for(stack))
+    hub = register_in_hub(plan, execution, deps_for(stack))
     assert plan.mme_key and plan.mme_bucket
     before = stack.pointer(MODEL)
     revision_before = int(before["revision"]["N"]) if before else 0
     # Given StageOnMme died after its copy, before the pointer move
     killed = deps_for(stack, dynamodb=FailingAt(stack.client("dynamodb"), "update_item"))
     with pytest.raises(ClientError, match="killed here"):
-        promotion.stage_on_mme(plan, hub, execution, killed)
+        stage_on_mme(plan, hub, execution, killed)
     assert stack.keys(plan.mme_bucket, plan.mme_key) == [plan.mme_key]
     assert stack.pointer(MODEL) == before
     # When it runs again, twice
-    first = promotion.stage_on_mme(plan, hub, execution, deps_for(stack))
-    second = promotion.stage_on_mme(plan, hub, execution, deps_for(stack))
+    first = stage_on_mme(plan, hub, execution, deps_for(stack))
+    second = stage_on_mme(plan, hub, execution, deps_for(stack))
     # Then the object is the one copy, and the pointer moved exactly once
-    assert first["created_mme_object"] is False and first["pointer_moved"] is True
-    assert second["pointer_moved"] is False
+    assert first.created_mme_object is False and first.pointer_moved is True
+    assert second.pointer_moved is False
     pointer = stack.pointer(MODEL)
     assert pointer is not None and pointer["current"]["M"]["target_model"]["S"] == plan.target_model
     assert int(pointer["revision"]["N"]) == revision_before + 1
@@ -141,11 +147,12 @@ def test_a_failed_promotion_is_rerun_with_force_and_completes_once(stack: Stack)
     assert sorted(e["status"] for e in executions) == ["FAILED", "SUCCEEDED"]
     assert stack.describe(arn)["CustomerMetadataProperties"]["modelrelay:failed-step"] == "RegisterInHub"
     assert hub_objects(stack, sha) == [] and hub_packages_with(stack, sha) == []
-    # When the operator re-runs it (the documented force input) once the cause is gone
+    # When the operator re-runs it (the documented re-run request) once the cause is gone
     failed = next(e for e in executions if e["status"] == "FAILED")
-    event = json.loads(failed["input"]) | {"modelrelay": {"force": True}}
+    request = {"request": "rerun", "event": json.loads(failed["input"])}
+    RerunRequest.model_validate(request)
     sfn = stack.client("stepfunctions")
-    rerun = sfn.start_execution(stateMachineArn=stack.out["state_machine_arn"], input=json.dumps(event))
+    rerun = sfn.start_execution(stateMachineArn=stack.out["state_machine_arn"], input=json.dumps(request))
     done = wait_for(lambda: (d := sfn.describe_execution(executionArn=rerun["executionArn"]))["status"] != "RUNNING"
                     and d, timeout=120, what="the re-run")
     # Then it succeeded with exactly one hub object and one hub package

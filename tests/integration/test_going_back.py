@@ -53,7 +53,7 @@ def test_manual_rollback_of_an_mme_model(stack: Stack) -> None:
     # When an operator rolls the group back (the documented state machine input)
     sfn = stack.client("stepfunctions")
     arn = sfn.start_execution(stateMachineArn=stack.out["state_machine_arn"],
-                              input=json.dumps({"modelrelay": {"rollback": {"group": MME_GROUP}}}))["executionArn"]
+                              input=json.dumps({"request": "rollback", "group": MME_GROUP}))["executionArn"]
     described = wait_for(lambda: (d := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and d,
                          what="the rollback")
     # Then it succeeded and the previous version serves

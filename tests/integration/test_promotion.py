@@ -203,7 +203,7 @@ def test_second_delivery_of_an_approval_creates_nothing_new(stack: Stack) -> Non
 
 def test_large_objects_are_copied_server_side_in_parts(stack: Stack) -> None:
     # Given an object larger than one copy part (parts shrunk to S3's 5 MiB minimum to keep the test small)
-    from modelrelay import s3ops
+    from modelrelay.adapters import s3 as s3ops
 
     s3 = stack.client("s3")
     body = uuid.uuid4().bytes * (12 * 1024 * 1024 // 16)

@@ -550,12 +550,12 @@ def test_promotions_complete_exactly_once_while_aws_throttles_and_fails_20_perce
 
 
 def redrive(rel: Harness, queue_url: str, target_arn: str) -> dict[str, int]:
-    """The operator's command: ``python -m modelrelay_sandbox.redrive`` (as ``make redrive`` runs it)."""
+    """The operator's command: ``python -m modelrelay.ops.redrive`` (as ``make redrive`` runs it)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env |= {"AWS_ACCESS_KEY_ID": environment.ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": environment.SECRET_ACCESS_KEY,
             "AWS_DEFAULT_REGION": environment.REGION,
-            "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("sandbox", "layers/modelrelay", "."))}
-    done = subprocess.run([sys.executable, "-m", "modelrelay_sandbox.redrive", "--queue-url", queue_url,
+            "PYTHONPATH": str(REPO / "sandbox")}
+    done = subprocess.run([sys.executable, "-m", "modelrelay.ops.redrive", "--queue-url", queue_url,
                            "--target-arn", target_arn, "--endpoint-url", rel.env.url],
                           env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
@@ -645,8 +645,9 @@ class _FailingCreate:
 
 def test_a_drop_whose_invocation_failed_after_claiming_is_registered_by_the_redrive(rel: Harness) -> None:
     # Given the ingest domain wired to the sandbox, and a drop whose first invocation fails after claiming it
+    from modelrelay.adapters.store import Store
     from modelrelay.config import Settings, load_routing_config
-    from modelrelay.ingest import IngestDeps, handle_drop
+    from modelrelay.domain.ingest import IngestDeps, handle_drop
 
     out = rel.out
     settings = Settings(region=out["region"], account_id=out["account_id"], ingest_bucket=out["ingest_bucket"],
@@ -655,7 +656,8 @@ def test_a_drop_whose_invocation_failed_after_claiming_is_registered_by_the_redr
                         notification_topic_arn=out["notification_topic_arn"], event_bus_name="default")
     deps = IngestDeps(settings=settings, routing=load_routing_config(environment.ROUTES_FILE),
                       s3=rel.client("s3"), sagemaker=_FailingCreate(rel.client("sagemaker")),
-                      dynamodb=rel.client("dynamodb"), sns=rel.client("sns"), events=rel.client("events"))
+                      store=Store(rel.client("dynamodb"), out["state_table"]), sns=rel.client("sns"),
+                      events=rel.client("events"))
     art = new_artifact(MANUAL_GROUP)
     with rel.withheld(rel.ingest_rule):
         rel.drop(art)

@@ -6,9 +6,12 @@ import json
 from typing import Any
 
 import pytest
+
 from modelrelay.config import RolloutConfig, parse_routing_config
+from modelrelay.domain.deps import RolloutDeps
+from modelrelay.domain.rollout import classify, deployment_config, preflight
 from modelrelay.errors import PreflightFailed
-from modelrelay.rollout import RolloutDeps, classify, deployment_config, preflight
+from modelrelay.steps import RolloutState
 
 
 class FakeCloudWatch:
@@ -23,7 +26,8 @@ def deps(alarms: set[str] | None = None) -> RolloutDeps:
     routing = parse_routing_config(json.dumps({"routes": [
         {"model_package_group": "g", "target": {"kind": "endpoint", "endpoint_name": "e"}}]}))
     return RolloutDeps(settings=None, routing=routing, sagemaker=None,  # type: ignore[arg-type]
-                       cloudwatch=FakeCloudWatch(alarms or set()), dynamodb=None, hub_sagemaker=lambda: None)
+                       cloudwatch=FakeCloudWatch(alarms or set()), store=None,  # type: ignore[arg-type]
+                       hub=lambda: None)  # type: ignore[arg-type,return-value]
 
 
 def endpoint(status: str = "InService", count: int = 4) -> dict[str, Any]:
@@ -80,7 +84,7 @@ def test_preflight_rejects_a_config_without_variants() -> None:
         preflight(endpoint(), {"EndpointConfigName": "old", "ProductionVariants": []}, RolloutConfig(), deps())
 
 
-ROLLOUT = {"old_config": "old", "new_config": "new"}
+ROLLOUT = RolloutState(status="InProgress", endpoint_name="e", old_config="old", new_config="new")
 
 
 @pytest.mark.parametrize(

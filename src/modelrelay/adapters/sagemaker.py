@@ -1,4 +1,7 @@
-"""SageMaker Model Registry adapter: read packages, find or create packages by provenance, record status.
+"""SageMaker adapter: every SageMaker call ModelRelay makes, and SageMaker's one "not found" check.
+
+Model Registry: read packages, find or create packages by provenance, record status. Real-time endpoints:
+describe, create models and endpoint configs, update with a deployment config, delete what lost.
 
 Provenance identity: ``modelrelay:provenance-id`` is the SHA-256 of the canonical provenance JSON. It is written
 in the package's ``CustomerMetadataProperties`` and in its description (which ``ListModelPackages`` returns),
@@ -11,12 +14,18 @@ import hashlib
 import json
 import re
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from modelrelay.errors import InvalidEvent, MissingInferenceSpecification, PackageNotFound
-from modelrelay.models import SourcePackage
+from modelrelay.events import ApprovalStatus
+from modelrelay.steps import SourcePackage
+
+if TYPE_CHECKING:
+    from mypy_boto3_sagemaker.client import SageMakerClient
+else:
+    SageMakerClient = Any
 
 PROVENANCE_ID = "modelrelay:provenance-id"
 _METADATA_VALUE = re.compile(r"[^\w\s.:/=+\-@]", re.UNICODE)
@@ -33,14 +42,35 @@ def metadata_value(value: object) -> str:
     return _METADATA_VALUE.sub("_", str(value))[:256]
 
 
-def describe(sagemaker: Any, package_arn: str) -> dict[str, Any]:
+def is_not_found(error: ClientError) -> bool:
+    """SageMaker answers a missing resource with ``ResourceNotFound``, or (Describe* of endpoints, configs, models,
+    packages) ``ValidationException`` "Could not find …": only the message tells it from a real validation error."""
+    code = error.response.get("Error", {}).get("Code")
+    message = str(error.response.get("Error", {}).get("Message", "")).lower()
+    if code == "ResourceNotFound":
+        return True
+    return code == "ValidationException" and any(
+        words in message for words in ("could not find", "not found", "does not exist"))
+
+
+def describe(sagemaker: SageMakerClient, package_arn: str) -> dict[str, Any]:
     try:
-        response: dict[str, Any] = sagemaker.describe_model_package(ModelPackageName=package_arn)
+        response: dict[str, Any] = dict(sagemaker.describe_model_package(ModelPackageName=package_arn))
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("ValidationException", "ResourceNotFound"):
+        if is_not_found(error):
             raise PackageNotFound(f"model package {package_arn} does not exist") from error
         raise
     return response
+
+
+def approval_status(sagemaker: SageMakerClient, package_arn: str | None) -> str | None:
+    """The package's approval status now, or None when there is no such package (deleted)."""
+    if not package_arn:
+        return None
+    try:
+        return str(describe(sagemaker, package_arn).get("ModelApprovalStatus"))
+    except PackageNotFound:
+        return None
 
 
 def source_package(description: dict[str, Any]) -> SourcePackage:
@@ -70,7 +100,7 @@ def source_package(description: dict[str, Any]) -> SourcePackage:
     )
 
 
-def find_by_provenance(sagemaker: Any, group: str, prov_id: str) -> str | None:
+def find_by_provenance(sagemaker: SageMakerClient, group: str, prov_id: str) -> str | None:
     """The ARN of the package in ``group`` carrying this provenance id, if any (paginates the whole group)."""
     paginator = sagemaker.get_paginator("list_model_packages")
     for page in paginator.paginate(ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Descending"):
@@ -83,7 +113,7 @@ def find_by_provenance(sagemaker: Any, group: str, prov_id: str) -> str | None:
     return None
 
 
-def find_by_metadata(sagemaker: Any, group: str, key: str, value: str) -> list[str]:
+def find_by_metadata(sagemaker: SageMakerClient, group: str, key: str, value: str) -> list[str]:
     """ARNs of the packages in ``group`` whose CustomerMetadataProperties[key] == value (paginates, describes)."""
     found = []
     for page in sagemaker.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group):
@@ -95,14 +125,14 @@ def find_by_metadata(sagemaker: Any, group: str, key: str, value: str) -> list[s
 
 
 def create_package(
-    sagemaker: Any,
+    sagemaker: SageMakerClient,
     *,
     group: str,
     image: str,
     model_data_url: str,
     content_types: list[str],
     response_types: list[str],
-    approval_status: str,
+    approval_status: ApprovalStatus,
     provenance: dict[str, str],
     description: str,
     idempotency_key: str,
@@ -131,7 +161,7 @@ def create_package(
     return package_arn
 
 
-def record_status(sagemaker: Any, package_arn: str, properties: dict[str, str]) -> None:
+def record_status(sagemaker: SageMakerClient, package_arn: str, properties: dict[str, str]) -> None:
     """Write ModelRelay's status on a package (``modelrelay:*`` CustomerMetadataProperties)."""
     sagemaker.update_model_package(
         ModelPackageArn=package_arn,
@@ -139,5 +169,49 @@ def record_status(sagemaker: Any, package_arn: str, properties: dict[str, str]) 
     )
 
 
-def delete_package(sagemaker: Any, package_arn: str) -> None:
+def delete_package(sagemaker: SageMakerClient, package_arn: str) -> None:
     sagemaker.delete_model_package(ModelPackageName=package_arn)
+
+
+# ---------- real-time endpoints ----------
+def _or_none(call: Any, **params: Any) -> dict[str, Any] | None:
+    try:
+        return dict(call(**params))
+    except ClientError as error:
+        if is_not_found(error):
+            return None
+        raise
+
+
+def describe_endpoint(sagemaker: SageMakerClient, name: str) -> dict[str, Any] | None:
+    return _or_none(sagemaker.describe_endpoint, EndpointName=name)
+
+
+def describe_endpoint_config(sagemaker: SageMakerClient, name: str) -> dict[str, Any] | None:
+    return _or_none(sagemaker.describe_endpoint_config, EndpointConfigName=name)
+
+
+def describe_model(sagemaker: SageMakerClient, name: str) -> dict[str, Any] | None:
+    return _or_none(sagemaker.describe_model, ModelName=name)
+
+
+def create_model(sagemaker: SageMakerClient, **params: Any) -> None:
+    sagemaker.create_model(**params)
+
+
+def create_endpoint_config(sagemaker: SageMakerClient, **params: Any) -> None:
+    sagemaker.create_endpoint_config(**params)
+
+
+def update_endpoint(sagemaker: SageMakerClient, endpoint: str, config_name: str,
+                    deployment_config: dict[str, Any]) -> None:
+    sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name,
+                              RetainAllVariantProperties=True, DeploymentConfig=deployment_config)  # type: ignore[arg-type]
+
+
+def delete_config_and_model(sagemaker: SageMakerClient, config_name: str | None, model_name: str | None) -> None:
+    """Delete an endpoint config and its model; an already deleted one is fine."""
+    for call, params in ((sagemaker.delete_endpoint_config, {"EndpointConfigName": config_name}),
+                         (sagemaker.delete_model, {"ModelName": model_name})):
+        if next(iter(params.values())):
+            _or_none(call, **params)

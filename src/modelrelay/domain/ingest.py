@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelrelay import notify, registry, s3ops, state
+from modelrelay.adapters import notify, s3, sagemaker
+from modelrelay.adapters.store import Store
 from modelrelay.artifact import ArtifactRejected, validate_artifact
 from modelrelay.config import RoutingConfig, Settings
-from modelrelay.errors import InvalidEvent, ModelRelayError, UnknownIngestKey
-from modelrelay.models import S3ObjectCreatedEvent, parse_event
+from modelrelay.errors import InvalidEvent, UnknownIngestKey
+from modelrelay.events import ApprovalStatus, S3ObjectCreatedEvent, parse_event
 from modelrelay.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from mypy_boto3_events.client import EventBridgeClient
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_sagemaker.client import SageMakerClient
+    from mypy_boto3_sns.client import SNSClient
+else:
+    S3Client = SageMakerClient = SNSClient = EventBridgeClient = Any
 
 ARTIFACT_SUFFIX = ".tar.gz"
 INGEST_CLAIM_STALE_SECONDS = 20 * 60  # longer than the ingest function's timeout
@@ -20,11 +29,11 @@ INGEST_CLAIM_STALE_SECONDS = 20 * 60  # longer than the ingest function's timeou
 class IngestDeps:
     settings: Settings
     routing: RoutingConfig
-    s3: Any
-    sagemaker: Any
-    dynamodb: Any
-    sns: Any
-    events: Any
+    s3: S3Client
+    sagemaker: SageMakerClient
+    store: Store
+    sns: SNSClient
+    events: EventBridgeClient
 
 
 def group_for_key(key: str, prefix: str, routing: RoutingConfig) -> str:
@@ -50,30 +59,30 @@ def handle_drop(event: dict[str, Any], request_id: str, deps: IngestDeps) -> dic
     if bucket != deps.settings.ingest_bucket:
         raise InvalidEvent(f"event for bucket '{bucket}', but the ingest bucket is '{deps.settings.ingest_bucket}'")
     raw = parsed.detail.object
-    obj = s3ops.resolve_event_object(deps.s3, bucket, raw.key, raw.version_id, raw.etag or None)
+    obj = s3.resolve_event_object(deps.s3, bucket, raw.key, raw.version_id, raw.etag or None)
     base = {"bucket": bucket, "key": obj.key, "version_id": obj.version_id}
     try:
         group = group_for_key(obj.key, deps.settings.ingest_prefix, deps.routing)
         route = deps.routing.route_for(group)
-        report = validate_artifact(s3ops.open_stream(deps.s3, obj), route.limits.to_limits(), expected_size=obj.size)
+        report = validate_artifact(s3.open_stream(deps.s3, obj), route.limits.to_limits(), expected_size=obj.size)
     except (ArtifactRejected, UnknownIngestKey) as rejected:
         return _reject(deps, obj, base, rejected.reason, str(rejected))
 
     identity = obj.version_id if obj.version_id and obj.version_id != "null" else f"etag:{obj.etag}"
-    claim = state.claim_transition(deps.dynamodb, deps.settings.state_table, f"ingest:s3://{bucket}/{obj.key}",
-                                   identity, request_id, stale_after=INGEST_CLAIM_STALE_SECONDS)
+    claim = deps.store.claim_transition(f"ingest:s3://{bucket}/{obj.key}", identity, request_id,
+                                        stale_after=INGEST_CLAIM_STALE_SECONDS)
     provenance = {"source-bucket": bucket, "source-key": obj.key, "source-version-id": identity,
                   "sha256": report.sha256}
-    existing = registry.find_by_provenance(deps.sagemaker, group, registry.provenance_id(provenance))
+    existing = sagemaker.find_by_provenance(deps.sagemaker, group, sagemaker.provenance_id(provenance))
     if existing or not claim.proceed:
         logger.info("duplicate drop event; nothing created", extra={"package_arn": existing, "reason": claim.reason})
         return {"status": "duplicate", "package_arn": existing, **base}
 
     assert route.ingest is not None
-    approval = "Approved" if route.ingest.auto_approve else "PendingManualApproval"
+    approval: ApprovalStatus = "Approved" if route.ingest.auto_approve else "PendingManualApproval"
     claim_key = f"ingest:s3://{bucket}/{obj.key}"
     try:
-        package_arn = registry.create_package(
+        package_arn = sagemaker.create_package(
             deps.sagemaker, group=group, image=route.ingest.image, model_data_url=f"s3://{bucket}/{obj.key}",
             content_types=route.ingest.content_types, response_types=route.ingest.response_types,
             approval_status=approval, provenance=provenance, idempotency_key=request_id,
@@ -81,9 +90,9 @@ def handle_drop(event: dict[str, Any], request_id: str, deps: IngestDeps) -> dic
         )
     except BaseException:
         # Failed after claiming: free the claim now, so the retry, or a re-drive from the DLQ, registers the drop.
-        state.abandon_claim(deps.dynamodb, deps.settings.state_table, claim_key, request_id)
+        deps.store.abandon_claim(claim_key, request_id)
         raise
-    state.record_outcome(deps.dynamodb, deps.settings.state_table, claim_key, request_id, "Succeeded", package_arn)
+    deps.store.close_claim(claim_key, request_id, "Succeeded", package_arn)
     detail = {**base, "package_arn": package_arn, "group": group, "sha256": report.sha256,
               "approval_status": approval, "size": report.size}
     notify.publish(deps.sns, deps.events, deps.settings.notification_topic_arn, deps.settings.event_bus_name,
@@ -92,9 +101,9 @@ def handle_drop(event: dict[str, Any], request_id: str, deps: IngestDeps) -> dic
     return {"status": "registered", **detail}
 
 
-def _reject(deps: IngestDeps, obj: s3ops.ObjectHead, base: dict[str, Any], reason: str, message: str) -> dict[str, Any]:
+def _reject(deps: IngestDeps, obj: s3.ObjectHead, base: dict[str, Any], reason: str, message: str) -> dict[str, Any]:
     logger.warning("artifact rejected", extra={"reason": reason, "detail": message, **base})
-    s3ops.tag_rejected(deps.s3, obj, reason, message)
+    s3.tag_rejected(deps.s3, obj, reason, message)
     detail = {**base, "reason": reason, "message": message}
     notify.publish(deps.sns, deps.events, deps.settings.notification_topic_arn, deps.settings.event_bus_name,
                    "Artifact Rejected", detail)
@@ -102,5 +111,3 @@ def _reject(deps: IngestDeps, obj: s3ops.ObjectHead, base: dict[str, Any], reaso
     metrics.add_metric(name="ArtifactsRejected", unit="Count", value=1)
     return {"status": "rejected", **detail}
 
-
-__all__ = ["IngestDeps", "ModelRelayError", "group_for_key", "handle_drop"]

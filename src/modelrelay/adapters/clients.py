@@ -9,10 +9,17 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_sagemaker.client import SageMakerClient
+    from mypy_boto3_sts.client import STSClient
+else:
+    S3Client = SageMakerClient = STSClient = Any
 
 SDK_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 8},
@@ -30,15 +37,16 @@ def client(service: str, session: boto3.Session | None = None) -> Any:
 class HubClients:
     """Clients that write to the hub: this account's, or a cross-account role's (push pattern)."""
 
-    s3: Any
-    sagemaker: Any
+    s3: S3Client
+    sagemaker: SageMakerClient
     account_id: str
 
 
 class HubSessionProvider:
     """Assumes the hub role (with ExternalId) and refreshes the credentials before they expire."""
 
-    def __init__(self, sts: Any, role_arn: str, external_id: str | None, session_name: str = "modelrelay") -> None:
+    def __init__(self, sts: STSClient, role_arn: str, external_id: str | None,
+                 session_name: str = "modelrelay") -> None:
         self._sts = sts
         self._role_arn = role_arn
         self._external_id = external_id

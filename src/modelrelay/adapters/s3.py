@@ -1,4 +1,4 @@
-"""S3 adapter: resolve event keys, stream objects for validation, server-side copies, tags.
+"""S3 adapter, every S3 call ModelRelay makes: resolve event keys, stream objects, server-side copies, tags.
 
 Bytes never pass through the function: copies are ``CopyObject`` (≤ 5 GiB) or multipart ``UploadPartCopy``.
 """
@@ -6,13 +6,19 @@ Bytes never pass through the function: copies are ``CopyObject`` (≤ 5 GiB) or 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus, urlencode
 
 from botocore.exceptions import ClientError
 
 from modelrelay.errors import ArtifactChanged, ArtifactNotFound, InvalidEvent, MmeKeyConflict
 from modelrelay.observability import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, CopySourceTypeDef
+else:
+    S3Client = CopySourceTypeDef = CompletedPartTypeDef = Any
 
 COPY_OBJECT_LIMIT = 5 * 1024**3
 PART_SIZE = 512 * 1024**2  # 512 MiB parts: a 5 TiB object stays under the 10,000-part limit
@@ -44,7 +50,7 @@ def is_not_found(error: ClientError) -> bool:
     return str(error.response.get("Error", {}).get("Code")) in _NOT_FOUND
 
 
-def head(s3: Any, bucket: str, key: str, version_id: str | None = None) -> ObjectHead | None:
+def head(s3: S3Client, bucket: str, key: str, version_id: str | None = None) -> ObjectHead | None:
     params: dict[str, Any] = {"Bucket": bucket, "Key": key}
     if version_id:
         params["VersionId"] = version_id
@@ -64,7 +70,9 @@ def head(s3: Any, bucket: str, key: str, version_id: str | None = None) -> Objec
     )
 
 
-def resolve_event_object(s3: Any, bucket: str, raw_key: str, version_id: str | None, etag: str | None) -> ObjectHead:
+def resolve_event_object(
+    s3: S3Client, bucket: str, raw_key: str, version_id: str | None, etag: str | None
+) -> ObjectHead:
     """Find the exact object an S3 event names.
 
     Keys may arrive URL-encoded ('red flower.jpg' as 'red+flower.jpg') depending on the notification format, so
@@ -91,7 +99,7 @@ def resolve_event_object(s3: Any, bucket: str, raw_key: str, version_id: str | N
     return obj
 
 
-def open_stream(s3: Any, obj: ObjectHead) -> Any:
+def open_stream(s3: S3Client, obj: ObjectHead) -> Any:
     """A streaming body of exactly the object version that was checked (IfMatch guards unversioned buckets)."""
     params: dict[str, Any] = {"Bucket": obj.bucket, "Key": obj.key}
     if obj.version_id and obj.version_id != "null":
@@ -110,7 +118,7 @@ def open_stream(s3: Any, obj: ObjectHead) -> Any:
 
 
 def copy_immutable(
-    dest_s3: Any, source: ObjectHead, dest_bucket: str, dest_key: str, sha256: str, created_by: str
+    dest_s3: S3Client, source: ObjectHead, dest_bucket: str, dest_key: str, sha256: str, created_by: str
 ) -> bool:
     """Server-side copy to a key that must never change once written, tagged with the execution that wrote it.
 
@@ -127,18 +135,19 @@ def copy_immutable(
             f"s3://{dest_bucket}/{dest_key} already exists with different content "
             f"(sha256 {existing.metadata.get(SHA256_METADATA, 'unknown')}, not {sha256}); it is never overwritten"
         )
-    copy_source: dict[str, str] = {"Bucket": source.bucket, "Key": source.key}
+    copy_source: CopySourceTypeDef = {"Bucket": source.bucket, "Key": source.key}
     if source.version_id and source.version_id != "null":
         copy_source["VersionId"] = source.version_id
     metadata = {SHA256_METADATA: sha256}
     tagging = urlencode({CREATED_BY_TAG: created_by})
-    if_match = {"CopySourceIfMatch": f'"{source.etag}"'} if source.etag else {}
+    if_match = f'"{source.etag}"' if source.etag else None
     try:
         if source.size <= COPY_OBJECT_LIMIT:
+            params: dict[str, Any] = {"CopySourceIfMatch": if_match} if if_match else {}
             dest_s3.copy_object(
                 Bucket=dest_bucket, Key=dest_key, CopySource=copy_source, MetadataDirective="REPLACE",
                 Metadata=metadata, ContentType="application/x-gzip", TaggingDirective="REPLACE", Tagging=tagging,
-                **if_match,
+                **params,
             )
         else:
             multipart_copy(dest_s3, copy_source, source.size, dest_bucket, dest_key, metadata, tagging, if_match)
@@ -150,20 +159,21 @@ def copy_immutable(
 
 
 def multipart_copy(
-    s3: Any, copy_source: dict[str, str], size: int, bucket: str, key: str, metadata: dict[str, str],
-    tagging: str = "", if_match: dict[str, str] | None = None, part_size: int = PART_SIZE,
+    s3: S3Client, copy_source: CopySourceTypeDef, size: int, bucket: str, key: str, metadata: dict[str, str],
+    tagging: str = "", if_match: str | None = None, part_size: int = PART_SIZE,
 ) -> None:
+    create: dict[str, Any] = {"Tagging": tagging} if tagging else {}
     upload_id = s3.create_multipart_upload(
-        Bucket=bucket, Key=key, Metadata=metadata, ContentType="application/x-gzip",
-        **({"Tagging": tagging} if tagging else {}),
+        Bucket=bucket, Key=key, Metadata=metadata, ContentType="application/x-gzip", **create,
     )["UploadId"]
+    part: dict[str, Any] = {"CopySourceIfMatch": if_match} if if_match else {}
     try:
-        parts = []
+        parts: list[CompletedPartTypeDef] = []
         for number, start in enumerate(range(0, size, part_size), start=1):
             end = min(start + part_size, size) - 1
             result = s3.upload_part_copy(
                 Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                CopySource=copy_source, CopySourceRange=f"bytes={start}-{end}", **(if_match or {}),
+                CopySource=copy_source, CopySourceRange=f"bytes={start}-{end}", **part,
             )
             parts.append({"PartNumber": number, "ETag": result["CopyPartResult"]["ETag"]})
         s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
@@ -177,7 +187,7 @@ def multipart_copy(
         raise
 
 
-def created_by(s3: Any, bucket: str, key: str) -> str | None:
+def created_by(s3: S3Client, bucket: str, key: str) -> str | None:
     """The execution that created an immutable object (its tag), or None if the object does not exist."""
     try:
         tags = s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
@@ -188,7 +198,13 @@ def created_by(s3: Any, bucket: str, key: str) -> str | None:
     return next((tag["Value"] for tag in tags if tag["Key"] == CREATED_BY_TAG), None)
 
 
-def tag_rejected(s3: Any, obj: ObjectHead, reason: str, detail: str) -> None:
+def delete(s3: S3Client, bucket: str, key: str) -> str:
+    """Delete an object ModelRelay wrote; returns its URI (for the record of what was undone)."""
+    s3.delete_object(Bucket=bucket, Key=key)
+    return f"s3://{bucket}/{key}"
+
+
+def tag_rejected(s3: S3Client, obj: ObjectHead, reason: str, detail: str) -> None:
     """Put the rejection reason on the object itself (tag values: 256 chars, restricted charset)."""
     safe_detail = "".join(ch if ch.isalnum() or ch in " +-=._:/@" else " " for ch in detail)[:256]
     params: dict[str, Any] = {

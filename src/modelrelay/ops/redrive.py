@@ -1,6 +1,6 @@
 """Re-drive a ModelRelay dead-letter queue: deliver each message's original event to its target again.
 
-``python -m modelrelay_sandbox.redrive --queue-url URL --target-arn ARN [--endpoint-url URL] [--max N]``
+``python -m modelrelay.ops.redrive --queue-url URL --target-arn ARN [--endpoint-url URL] [--max N]``
 
 Works against AWS (no ``--endpoint-url``) or the sandbox. Events of AWS sources cannot be re-put on a bus
 (``PutEvents`` refuses ``aws.*`` sources), so each event goes straight to the rule's target: a state machine
@@ -55,7 +55,7 @@ def redrive(sqs: Any, target: Any, queue_url: str, target_arn: str, limit: int) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="modelrelay_sandbox.redrive", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="modelrelay.ops.redrive", description=__doc__.split("\n")[0])
     parser.add_argument("--queue-url", required=True)
     parser.add_argument("--target-arn", required=True, help="promotion state machine ARN or ingest function ARN")
     parser.add_argument("--endpoint-url", default=None)

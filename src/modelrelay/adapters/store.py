@@ -1,0 +1,239 @@
+"""ModelRelay's own state: one DynamoDB table (single-table design, partition key ``pk``), one codec.
+
+Every record kind lives here, and no other module calls DynamoDB:
+
+- ``package#<arn>`` (**claim**): the approval transition a promotion claimed, so a duplicate delivery, a late
+  event or ModelRelay's own metadata write on the package never starts a second promotion. Drops use
+  ``package#ingest:<s3 uri>`` with the object version as the "status".
+- ``pointer#<endpoint>#<model>`` (**pointer**): the current TargetModel of an MME model and the previous ones
+  (newest first), so a rollback is one pointer move. Clients read it with one ``GetItem``.
+- ``lease#<endpoint>`` (**lease**): the one promotion allowed to roll a real-time endpoint, with an expiry.
+- ``serving#<endpoint>`` (**serving**): what won the last rollout of a real-time endpoint and the previous
+  winners (a rollback's candidates).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from modelrelay.errors import EndpointLeaseBusy, NothingToRollBack, PointerConflict
+from modelrelay.steps import ServingRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+else:
+    DynamoDBClient = Any
+
+POINTER_HISTORY = 10
+STALE_CLAIM_SECONDS = 13 * 3600  # longer than the state machine's own timeout (12 h)
+
+
+# ---------- codec: plain JSON-like values <-> DynamoDB attribute values ----------
+def encode(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, dict):
+        return {"M": {k: encode(v) for k, v in value.items()}}
+    if isinstance(value, list):
+        return {"L": [encode(v) for v in value]}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    return {"S": str(value)}
+
+
+def decode(attribute: dict[str, Any]) -> Any:
+    (kind, value), = attribute.items()
+    if kind == "M":
+        return {k: decode(v) for k, v in value.items()}
+    if kind == "L":
+        return [decode(v) for v in value]
+    if kind == "N":
+        return int(value)
+    if kind == "NULL":
+        return None
+    return value
+
+
+def _item(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: encode(v) for k, v in values.items()}
+
+
+def _conditional_failed(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+@dataclass(frozen=True)
+class Store:
+    """The state table, through one client."""
+
+    dynamodb: DynamoDBClient
+    table: str
+
+    def _get(self, pk: str) -> dict[str, Any] | None:
+        response = self.dynamodb.get_item(TableName=self.table, Key={"pk": encode(pk)}, ConsistentRead=True)
+        item: dict[str, Any] = dict(response.get("Item") or {})
+        return {k: decode(v) for k, v in item.items()} if item else None
+
+    def _conditional(self, call: Callable[..., Any], **params: Any) -> bool:
+        """Run a conditional write; False when its condition did not hold (any other error raises)."""
+        try:
+            call(TableName=self.table, **params)
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        return True
+
+    # ---------- claims ----------
+    def claim_transition(self, package_arn: str, status: str, execution: str, *, force: bool = False,
+                         now: float | None = None, stale_after: int = STALE_CLAIM_SECONDS) -> Claim:
+        """Claim the handling of ``package_arn`` reaching ``status``; exactly one execution gets it.
+
+        A claim whose holder never closed it (crashed) can be taken over after ``stale_after`` seconds;
+        ``force`` (an operator's re-run) takes it over at once.
+        """
+        now = time.time() if now is None else now
+        item = _item({"pk": f"package#{package_arn}", "approval_status": status, "execution": execution,
+                      "outcome": "InProgress", "claimed_at": int(now)})
+        condition: dict[str, Any] = {}
+        if not force:
+            condition = {
+                "ConditionExpression": "attribute_not_exists(pk) OR approval_status <> :status OR "
+                                       "execution = :execution OR (outcome = :in_progress AND claimed_at < :stale)",
+                "ExpressionAttributeValues": _item({":status": status, ":execution": execution,
+                                                    ":in_progress": "InProgress",
+                                                    ":stale": int(now - stale_after)}),
+            }
+        if self._conditional(self.dynamodb.put_item, Item=item, **condition):
+            return Claim(True, f"claimed {status} for {package_arn}")
+        current = self._get(f"package#{package_arn}") or {}
+        return Claim(False, f"approval status {status} of this package was already handled by execution "
+                            f"{current.get('execution')} (outcome: {current.get('outcome')}); nothing changed since")
+
+    def close_claim(self, package_arn: str, execution: str, outcome: str, detail: str) -> None:
+        """Close the claim this execution holds (a claim taken over by another execution is left alone)."""
+        self._conditional(
+            self.dynamodb.update_item, Key={"pk": encode(f"package#{package_arn}")},
+            UpdateExpression="SET outcome = :outcome, outcome_detail = :detail, closed_at = :now",
+            ConditionExpression="execution = :execution",
+            ExpressionAttributeValues=_item({":outcome": outcome, ":detail": detail[:1000], ":execution": execution,
+                                             ":now": int(time.time())}))
+
+    def abandon_claim(self, package_arn: str, execution: str) -> None:
+        """Make this execution's unfinished claim stale at once, so a re-delivery or re-drive can take it over."""
+        self._conditional(
+            self.dynamodb.update_item, Key={"pk": encode(f"package#{package_arn}")},
+            UpdateExpression="SET claimed_at = :zero",
+            ConditionExpression="execution = :execution AND outcome = :in_progress",
+            ExpressionAttributeValues=_item({":zero": 0, ":execution": execution, ":in_progress": "InProgress"}))
+
+    # ---------- MME TargetModel pointers ----------
+    def read_pointer(self, endpoint_name: str, model_name: str) -> dict[str, Any] | None:
+        return self._get(pointer_key(endpoint_name, model_name))
+
+    def current_target(self, endpoint_name: str, model_name: str) -> dict[str, Any]:
+        """The target the pointer names now ({} when none)."""
+        return dict(((self.read_pointer(endpoint_name, model_name) or {}).get("current")) or {})
+
+    def _write_pointer(self, endpoint_name: str, model_name: str, current: dict[str, Any],
+                       history: list[dict[str, Any]], existing: dict[str, Any] | None) -> None:
+        revision = int((existing or {}).get("revision", 0))
+        values = {":current": current, ":history": history, ":next": revision + 1}
+        condition = "attribute_not_exists(pk)"
+        if existing:
+            condition = "revision = :revision"
+            values[":revision"] = revision
+        written = self._conditional(
+            self.dynamodb.update_item, Key={"pk": encode(pointer_key(endpoint_name, model_name))},
+            UpdateExpression="SET #current = :current, history = :history, revision = :next",
+            ConditionExpression=condition, ExpressionAttributeNames={"#current": "current"},
+            ExpressionAttributeValues=_item(values))
+        if not written:
+            raise PointerConflict(f"the TargetModel pointer of {model_name} on {endpoint_name} moved concurrently; "
+                                  "retry")
+
+    def move_pointer(self, endpoint_name: str, model_name: str,
+                     target: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
+        """Point the model at ``target`` (must hold ``target_model``); keep the previous ones for a rollback.
+
+        Returns (moved, previous). Moving to the current target is a no-op. Optimistic concurrency on ``revision``.
+        """
+        existing = self.read_pointer(endpoint_name, model_name)
+        previous = existing.get("current") if existing else None
+        if previous and previous.get("target_model") == target["target_model"]:
+            return False, previous
+        history = ([previous] if previous else []) + list((existing or {}).get("history", []))
+        self._write_pointer(endpoint_name, model_name, target, history[:POINTER_HISTORY], existing)
+        return True, previous
+
+    def restore_pointer(self, endpoint_name: str, model_name: str,
+                        is_restorable: Callable[[dict[str, Any]], bool]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Move the pointer back to the newest previous target that ``is_restorable``; returns (restored, replaced).
+
+        The replaced target and any skipped ones leave the history: a rejected version is not a rollback target.
+        """
+        existing = self.read_pointer(endpoint_name, model_name)
+        if not existing or not existing.get("current"):
+            raise NothingToRollBack(f"{model_name} on {endpoint_name} has no TargetModel pointer yet")
+        history = list(existing.get("history", []))
+        index = next((i for i, candidate in enumerate(history) if is_restorable(candidate)), None)
+        if index is None:
+            raise NothingToRollBack(f"{model_name} on {endpoint_name} has no earlier approved version to return to")
+        self._write_pointer(endpoint_name, model_name, history[index], history[index + 1:], existing)
+        return history[index], existing["current"]
+
+    # ---------- endpoint leases ----------
+    def acquire_lease(self, endpoint: str, execution: str, package_arn: str, expires_at: int, now: float) -> None:
+        """Take the endpoint's lease (free, expired, or already ours), or raise EndpointLeaseBusy."""
+        taken = self._conditional(
+            self.dynamodb.put_item,
+            Item=_item({"pk": f"lease#{endpoint}", "holder": execution, "expires_at": expires_at,
+                        "package_arn": package_arn}),
+            ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR holder = :me",
+            ExpressionAttributeValues=_item({":now": int(now), ":me": execution}))
+        if not taken:
+            raise EndpointLeaseBusy(f"endpoint {endpoint} is being rolled by another promotion; waiting")
+
+    def renew_lease(self, endpoint: str, execution: str, expires_at: int) -> bool:
+        """Extend our lease; False if another execution holds it (ours expired)."""
+        return self._conditional(
+            self.dynamodb.update_item, Key={"pk": encode(f"lease#{endpoint}")},
+            UpdateExpression="SET expires_at = :expires", ConditionExpression="holder = :me",
+            ExpressionAttributeValues=_item({":expires": expires_at, ":me": execution}))
+
+    def release_lease(self, endpoint: str, execution: str) -> None:
+        """Release our lease; a lease taken over after expiry is not ours to release."""
+        self._conditional(self.dynamodb.delete_item, Key={"pk": encode(f"lease#{endpoint}")},
+                          ConditionExpression="holder = :me", ExpressionAttributeValues=_item({":me": execution}))
+
+    # ---------- what serves a real-time endpoint ----------
+    def read_serving(self, endpoint: str) -> tuple[ServingRecord | None, list[ServingRecord]]:
+        """(current winner, previous winners newest first) of ``endpoint``."""
+        item = self._get(f"serving#{endpoint}")
+        if not item or not item.get("config_name"):
+            return None, []
+        history = [ServingRecord.model_validate(old) for old in item.pop("history", []) or []]
+        item.pop("pk", None)
+        return ServingRecord.model_validate(item), history
+
+    def write_serving(self, endpoint: str, current: ServingRecord, history: list[ServingRecord]) -> None:
+        values = {"pk": f"serving#{endpoint}"} | current.model_dump(exclude_none=True)
+        values["history"] = [old.model_dump(exclude_none=True) for old in history]
+        self.dynamodb.put_item(TableName=self.table, Item=_item(values))
+
+
+@dataclass(frozen=True)
+class Claim:
+    proceed: bool
+    reason: str
+
+
+def pointer_key(endpoint_name: str, model_name: str) -> str:
+    return f"pointer#{endpoint_name}#{model_name}"

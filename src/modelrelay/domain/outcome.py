@@ -1,0 +1,154 @@
+"""RecordOutcome: what really happened, from the steps' typed results; on failure, undo this execution's writes.
+
+``Succeeded`` only when the step that ran says so (an MME stage, or a rollout the endpoint confirmed); a
+rollback is never reported as success. The outcome is published as a ModelRelay event and a notification.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from modelrelay.adapters import sagemaker
+from modelrelay.domain.deps import PromotionDeps
+from modelrelay.domain.hub import remove_own_registration
+from modelrelay.domain.mme import remove_own_staging
+from modelrelay.errors import split_reason
+from modelrelay.observability import logger
+from modelrelay.steps import (
+    ENDPOINT_CHANGING_STEPS,
+    ROLLOUT_STEPS,
+    Outcome,
+    OutcomeRequest,
+    OutcomeResult,
+    PromotionPlan,
+    RolloutState,
+    StepFailure,
+)
+
+
+def _failure_details(failure: StepFailure) -> tuple[str, str, str]:
+    """(step, reason, sentence) from a Catch output; a ModelRelay error's reason survives Lambda's errorMessage."""
+    error = failure.error
+    cause = str(error.Cause or "") if error else ""
+    message = cause
+    try:
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict):
+            message = str(parsed.get("errorMessage") or cause)
+    except json.JSONDecodeError:
+        pass
+    error_name = str(error.Error) if error and error.Error else "error"
+    reason, sentence = split_reason(message)
+    if reason == "error":
+        reason = error_name
+    return failure.step or "unknown", reason, sentence or error_name
+
+
+def _compensate(plan: PromotionPlan, step: str, execution: str, deps: PromotionDeps) -> list[str]:
+    """Remove exactly what this execution wrote and nothing still in use; return what was removed.
+
+    After a failure at a step that may follow an accepted UpdateEndpoint, the endpoint may already use a model
+    made from the hub package: the hub package and its artifact stay.
+    """
+    removed = remove_own_staging(plan, execution, deps)
+    if step not in ENDPOINT_CHANGING_STEPS:
+        removed += remove_own_registration(plan, execution, deps)
+    return removed
+
+
+def _rollout_outcome(plan: PromotionPlan, rollout: RolloutState | None) -> Outcome:
+    if plan.route_kind == "mme":
+        return "Succeeded"
+    status = rollout.status if rollout else None
+    if status == "Succeeded" or status == "RolledBack":
+        return status
+    return "Failed"
+
+
+def record_outcome(request: OutcomeRequest, deps: PromotionDeps) -> OutcomeResult:
+    """Close the promotion: on failure undo this execution's writes; record the status; shape the notification."""
+    plan, hub, mme, rollout, execution = request.plan, request.hub, request.mme, request.rollout, request.execution
+    failed = request.failure.error is not None
+    raw_detail = request.event.get("detail")
+    event_detail: dict[str, Any] = raw_detail if isinstance(raw_detail, dict) else {}
+    package_arn = plan.package_arn if plan else str(event_detail.get("ModelPackageArn") or "unknown")
+    detail: dict[str, Any] = {
+        "package_arn": package_arn,
+        "group": plan.group if plan else event_detail.get("ModelPackageGroupName"),
+        "execution": execution,
+    }
+    kind = "Rollout" if plan is not None and plan.route_kind == "endpoint" else "Promotion"
+    outcome: Outcome
+    if failed:
+        step, reason, sentence = _failure_details(request.failure)
+        removed = _compensate(plan, step, execution, deps) if plan else []
+        outcome = "Failed"
+        if plan is not None and plan.decision == "restore":
+            kind = "Rollback"
+        elif step not in ROLLOUT_STEPS:
+            kind = "Promotion"
+        detail |= {"failed_step": step, "reason": reason, "message": sentence, "removed": removed}
+    elif plan and plan.decision == "skip":
+        outcome = "Skipped"
+        detail |= {"reason": "not_approved", "message": plan.reason}
+    elif rollout is not None and rollout.status == "Superseded":
+        outcome = "Skipped"
+        detail |= {"reason": "superseded", "message": rollout.reason,
+                   "endpoint_name": plan.endpoint_name if plan else None}
+    elif plan and plan.decision == "restore":
+        kind = "Rollback"
+        outcome = _rollout_outcome(plan, rollout)
+        detail |= {"route": plan.route_kind, "endpoint_name": plan.endpoint_name, "reason": plan.reason,
+                   "replaced_package_arn": plan.package_arn,
+                   "restored_package_arn": (mme.restored_package_arn if mme else None)
+                   or (rollout.restore_to.package_arn if rollout and rollout.restore_to else None),
+                   "target_model": mme.target_model if mme else None,
+                   "endpoint_config": rollout.new_config if rollout else None,
+                   "message": (rollout.reason if rollout else None) or plan.reason}
+    else:
+        assert plan and plan.artifact
+        outcome = _rollout_outcome(plan, rollout)
+        detail |= {
+            "route": plan.route_kind, "endpoint_name": plan.endpoint_name, "sha256": plan.artifact.sha256,
+            "source_artifact": plan.artifact.uri, "hub_package_arn": hub.hub_package_arn if hub else None,
+            "hub_artifact_uri": hub.hub_artifact_uri if hub else None, "mme_uri": mme.mme_uri if mme else None,
+            "target_model": mme.target_model if mme else None,
+            "previous_target_model": mme.previous_target_model if mme else None,
+        }
+        if rollout is not None:
+            detail |= {"rollout_status": rollout.status, "reason": rollout.reason,
+                       "endpoint_config": rollout.new_config, "previous_endpoint_config": rollout.old_config,
+                       "strategy": rollout.strategy, "polls": rollout.polls}
+            if outcome != "Succeeded":
+                detail["failed_step"] = "CheckRollout"
+                detail["message"] = rollout.reason
+    if package_arn != "unknown":
+        deps.store.close_claim(package_arn, execution, outcome, str(detail.get("message") or outcome))
+    if package_arn != "unknown" and outcome != "Skipped":
+        _record_status_on_package(package_arn, execution, outcome, failed, detail, deps)
+    words = {"RolledBack": "rolled back"}.get(outcome, outcome.lower())
+    subject = f"ModelRelay: {kind.lower()} {words} for {detail.get('group') or package_arn}"
+    lines = [f"{k}: {v}" for k, v in detail.items() if v not in (None, [], "")]
+    logger.info("promotion outcome", extra={"outcome": outcome, "detail": detail})
+    return OutcomeResult(outcome=outcome, detail_type=f"{kind} {outcome}", detail=detail, subject=subject[:99],
+                         message=subject + "\n\n" + "\n".join(lines))
+
+
+def _record_status_on_package(package_arn: str, execution: str, outcome: Outcome, failed: bool,
+                              detail: dict[str, Any], deps: PromotionDeps) -> None:
+    status = {"modelrelay:status": f"Promotion{outcome}", "modelrelay:execution": execution}
+    if failed:
+        status |= {"modelrelay:failed-step": detail["failed_step"], "modelrelay:reason": detail["reason"],
+                   "modelrelay:detail": detail["message"]}
+    elif detail.get("hub_package_arn"):
+        status |= {"modelrelay:hub-package": str(detail["hub_package_arn"])}
+    try:
+        sagemaker.record_status(deps.sagemaker, package_arn, status)
+    except ClientError as error:
+        # The event may name a package that does not exist (malformed or forged): say so, don't crash.
+        if error.response.get("Error", {}).get("Code") not in ("ValidationException", "ResourceNotFound"):
+            raise
+        detail["status_recorded_on_package"] = False

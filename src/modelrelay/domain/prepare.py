@@ -1,0 +1,138 @@
+"""PreparePromotion: what started the promotion, decided into a typed plan.
+
+An approval event: re-read the exact package, claim its transition (exactly once), resolve its route and
+validate its artifact. A rejection of what serves, or an operator's rollback: a plan to go back. A re-run:
+the approval again, taking over the failed execution's claim.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelrelay.adapters import s3, sagemaker
+from modelrelay.artifact import ArtifactRejected, validate_artifact
+from modelrelay.config import MmeTarget
+from modelrelay.domain.deps import PromotionDeps
+from modelrelay.domain.hub import hub_key
+from modelrelay.domain.mme import target_model
+from modelrelay.errors import (
+    ArtifactBucketNotAllowed,
+    ArtifactInvalid,
+    ArtifactNotFound,
+    NothingToRollBack,
+    SourceNotAllowed,
+)
+from modelrelay.events import ManualRollbackRequest, ModelPackageStateChangeEvent, RerunRequest, parse_start_input
+from modelrelay.observability import logger
+from modelrelay.steps import ArtifactRef, PromotionPlan, RouteKind
+
+
+def _check_source_allowed(deps: PromotionDeps, account: str, region: str) -> None:
+    accounts = deps.routing.allowed_source_accounts or [deps.settings.account_id]
+    regions = deps.routing.allowed_regions or [deps.settings.region]
+    if account not in accounts:
+        raise SourceNotAllowed(f"events from account {account} are not accepted (allowed: {', '.join(accounts)})")
+    if region not in regions:
+        raise SourceNotAllowed(f"events from region {region} are not accepted (allowed: {', '.join(regions)})")
+
+
+def restore_plan(group: str, rejected_arn: str | None, reason: str, deps: PromotionDeps) -> PromotionPlan | None:
+    """A plan to return the group's route to its previous approved version, if ``rejected_arn`` is what serves.
+
+    With ``rejected_arn`` None (manual rollback) whatever serves now is rolled back.
+    """
+    if not deps.routing.has_route(group):
+        return None
+    route = deps.routing.route_for(group)
+    kind: RouteKind
+    if isinstance(route.target, MmeTarget):
+        serving_arn = deps.store.current_target(route.target.endpoint_name, route.model_name).get("package_arn")
+        kind = "mme"
+    else:
+        current, _ = deps.store.read_serving(route.target.endpoint_name)
+        serving_arn = current.package_arn if current else None
+        kind = "endpoint"
+    if not serving_arn or (rejected_arn is not None and serving_arn != rejected_arn):
+        return None
+    return PromotionPlan(decision="restore", reason=reason, package_arn=serving_arn, group=group, route_kind=kind,
+                         endpoint_name=route.target.endpoint_name, model_name=route.model_name,
+                         mme_bucket=route.target.bucket if isinstance(route.target, MmeTarget) else None)
+
+
+def prepare(raw_input: dict[str, Any], execution: str, deps: PromotionDeps) -> PromotionPlan:
+    started_by = parse_start_input(raw_input)
+    if isinstance(started_by, ManualRollbackRequest):
+        return _manual_rollback(started_by, deps)
+    if isinstance(started_by, RerunRequest):
+        return _approval(started_by.event, execution, deps, force=True)
+    return _approval(started_by, execution, deps, force=False)
+
+
+def _manual_rollback(request: ManualRollbackRequest, deps: PromotionDeps) -> PromotionPlan:
+    deps.routing.route_for(request.group)  # NoRouteForGroup names it
+    by = f" by {request.requested_by}" if request.requested_by else ""
+    plan = restore_plan(request.group, None, f"manual rollback of {request.group} requested{by}", deps)
+    if plan is None:
+        raise NothingToRollBack(f"nothing ModelRelay promoted serves the route of {request.group}; nothing to roll "
+                                "back")
+    return plan
+
+
+def _approval(event: ModelPackageStateChangeEvent, execution: str, deps: PromotionDeps, *,
+              force: bool) -> PromotionPlan:
+    detail = event.detail
+    arn = detail.ModelPackageArn
+    arn_parts = arn.split(":")
+    _check_source_allowed(deps, event.account, event.region)
+    _check_source_allowed(deps, arn_parts[4], arn_parts[3])
+
+    description = sagemaker.describe(deps.sagemaker, arn)
+    status = description.get("ModelApprovalStatus", "PendingManualApproval")
+    group = description.get("ModelPackageGroupName", detail.ModelPackageGroupName)
+    claim = deps.store.claim_transition(arn, status, execution, force=force)
+    if not claim.proceed:
+        return PromotionPlan(decision="duplicate", reason=claim.reason, package_arn=arn, group=group)
+    if status == "Rejected" and detail.ModelApprovalStatus == "Rejected":
+        restore = restore_plan(group, arn, f"{arn} was rejected while serving; restoring the previous approved "
+                                           "version", deps)
+        if restore is not None:
+            return restore
+    if status != "Approved":
+        reason = f"the package is {status} now (the event said {detail.ModelApprovalStatus}); nothing to promote"
+        # A late approval is reported (skipped, with the reason); a non-approval event just ends quietly.
+        decision = "skip" if detail.ModelApprovalStatus == "Approved" else "ignore"
+        return PromotionPlan(decision=decision, reason=reason, package_arn=arn, group=group)
+    return _promotion(arn, group, description, deps)
+
+
+def _promotion(arn: str, group: str, description: dict[str, Any], deps: PromotionDeps) -> PromotionPlan:
+    route = deps.routing.route_for(group)
+    source = sagemaker.source_package(description)
+    bucket, key = s3.parse_s3_uri(source.model_data_url)
+    allowed = [*route.allowed_artifact_buckets, deps.settings.ingest_bucket]
+    if bucket not in allowed:
+        raise ArtifactBucketNotAllowed(
+            f"ModelDataUrl {source.model_data_url} is in bucket '{bucket}', which the route of '{group}' "
+            f"does not allow (allowed: {', '.join(allowed)})"
+        )
+    obj = s3.head(deps.s3, bucket, key)
+    if obj is None:
+        raise ArtifactNotFound(f"the artifact {source.model_data_url} of {arn} does not exist")
+    try:
+        report = validate_artifact(s3.open_stream(deps.s3, obj), route.limits.to_limits(), expected_size=obj.size)
+    except ArtifactRejected as rejected:
+        raise ArtifactInvalid(f"{source.model_data_url}: {rejected}", reason=rejected.reason) from rejected
+    artifact = ArtifactRef(bucket=bucket, key=obj.key, version_id=obj.version_id, size=report.size,
+                           sha256=report.sha256, etag=obj.etag)
+    plan = PromotionPlan(
+        decision="promote", reason="approved", package_arn=arn, group=group, source=source, artifact=artifact,
+        hub_key=hub_key(group, report.sha256), model_name=route.model_name,
+        route_kind="mme" if isinstance(route.target, MmeTarget) else "endpoint",
+        endpoint_name=route.target.endpoint_name,
+    )
+    if isinstance(route.target, MmeTarget):
+        plan.target_model = target_model(route.model_name, source.version, report.sha256)
+        plan.mme_bucket = route.target.bucket
+        plan.mme_key = route.target.prefix + plan.target_model
+    logger.info("promotion planned", extra={"plan": plan.model_dump(mode="json")})
+    return plan

@@ -1,0 +1,215 @@
+"""Typed inputs and outputs of every step of the promotion state machine (``statemachines/promotion.asl.json``).
+
+The state machine carries one JSON document whose slots (``plan``, ``hub``, ``mme``, ``rollout``, ``failure``,
+``outcome``) are filled by the steps; each slot has one model here, and each Lambda task's ``Parameters`` are one
+request model here. Handlers parse their request at the edge; ``tests/unit/test_asl_contract.py`` checks the ASL
+against these names (slots, request fields, step names, decisions, statuses, error names).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# ---------- names the ASL uses ----------
+StepName = Literal[
+    "PreparePromotion", "RegisterInHub", "StageOnMme", "MovePointerBack",
+    "RolloutToEndpoint", "StartRollout", "CheckRollout", "FinishRollout",
+]
+# Failures at these steps may come after UpdateEndpoint was accepted: the endpoint may already use the hub package.
+ENDPOINT_CHANGING_STEPS: frozenset[str] = frozenset({"StartRollout", "CheckRollout", "FinishRollout"})
+ROLLOUT_STEPS: frozenset[str] = ENDPOINT_CHANGING_STEPS | {"RolloutToEndpoint"}
+
+Decision = Literal["promote", "skip", "duplicate", "ignore", "restore"]
+RouteKind = Literal["mme", "endpoint", "none"]
+RolloutAction = Literal["acquire", "start", "check", "finish", "release"]
+RolloutStatus = Literal["Acquired", "Superseded", "InProgress", "Succeeded", "RolledBack", "Failed"]
+Outcome = Literal["Succeeded", "Skipped", "RolledBack", "Failed"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------- what PreparePromotion decides (slot "plan") ----------
+class ArtifactRef(_Model):
+    bucket: str
+    key: str
+    version_id: str | None = None
+    size: int
+    sha256: str
+    etag: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+class SourcePackage(_Model):
+    arn: str
+    group: str
+    version: int | None
+    account: str
+    region: str
+    approval_status: str
+    model_data_url: str
+    image: str
+    content_types: list[str] = Field(default_factory=lambda: ["application/json"])
+    response_types: list[str] = Field(default_factory=lambda: ["application/json"])
+    last_modified: str | None = None
+
+
+class PromotionPlan(_Model):
+    """What PreparePromotion decided; the rest of the state machine acts on it."""
+
+    decision: Decision
+    reason: str
+    package_arn: str
+    group: str | None = None
+    route_kind: RouteKind = "none"
+    source: SourcePackage | None = None
+    artifact: ArtifactRef | None = None
+    hub_key: str | None = None
+    mme_key: str | None = None
+    model_name: str | None = None
+    target_model: str | None = None
+    endpoint_name: str | None = None
+    mme_bucket: str | None = None
+
+    @property
+    def version(self) -> int:
+        return self.source.version if self.source and self.source.version is not None else 0
+
+
+# ---------- results of the steps ----------
+class HubResult(_Model):
+    """Slot "hub": the hub package and its artifact (RegisterInHub)."""
+
+    hub_package_arn: str
+    hub_artifact_uri: str
+    created_hub_package: bool
+    created_hub_object: bool
+    provenance_id: str
+
+
+class MmeResult(_Model):
+    """Slot "mme": where the MME model's TargetModel pointer now points (StageOnMme or MovePointerBack)."""
+
+    endpoint_name: str
+    target_model: str | None
+    mme_uri: str | None
+    pointer_moved: bool
+    previous_target_model: str | None = None
+    created_mme_object: bool = False
+    restored_package_arn: str | None = None
+
+
+class ServingRecord(_Model):
+    """What won a rollout on a real-time endpoint (kept so a rollback has something to return to)."""
+
+    package_arn: str | None = None
+    group: str | None = None
+    version: int | None = None
+    config_name: str
+    model_name: str | None = None
+    hub_package_arn: str | None = None
+    execution: str | None = None
+
+
+class RolloutState(_Model):
+    """Slot "rollout": an endpoint rollout as it goes (acquire → start → check… → finish)."""
+
+    status: RolloutStatus
+    endpoint_name: str
+    reason: str | None = None
+    lease_expires_at: int | None = None
+    old_config: str | None = None
+    new_config: str | None = None
+    new_model: str | None = None
+    alarm_names: list[str] = Field(default_factory=list)
+    strategy: str | None = None
+    started_at: int | None = None
+    wait_seconds: int = 1
+    polls: int = 0
+    deadline: int | None = None
+    observed: str | None = None
+    restore_to: ServingRecord | None = None
+    finished: bool = False
+    status_not_recorded_on: list[str] = Field(default_factory=list)
+
+
+class TaskError(BaseModel):
+    """What a Catch puts in ``ResultPath``: Step Functions' ``{"Error", "Cause"}``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    Error: str | None = None
+    Cause: str | None = None
+
+
+class StepFailure(_Model):
+    """Slot "failure": the failed step (a Pass state's ``Result``) and its error (the Catch output)."""
+
+    step: StepName | None = None
+    error: TaskError | None = None
+    release_error: TaskError | None = None  # ReleaseLease failed too: the lease then expires by itself
+
+
+class OutcomeResult(_Model):
+    """Slot "outcome": what happened, as published on the bus and in the notification."""
+
+    outcome: Outcome
+    detail_type: str
+    detail: dict[str, Any]
+    subject: str
+    message: str
+
+
+# ---------- each Lambda task's Parameters ----------
+class StepRequest(_Model):
+    execution: str = Field(min_length=1)
+
+
+class PrepareRequest(StepRequest):
+    event: dict[str, Any]
+
+
+class RegisterRequest(StepRequest):
+    plan: PromotionPlan
+
+
+class StageRequest(StepRequest):
+    plan: PromotionPlan
+    hub: HubResult | None = None
+
+
+class RolloutRequest(StepRequest):
+    action: RolloutAction
+    plan: PromotionPlan
+    hub: HubResult | None = None
+    rollout: RolloutState | None = None
+
+
+class OutcomeRequest(StepRequest):
+    event: dict[str, Any]
+    plan: PromotionPlan | None = None
+    hub: HubResult | None = None
+    mme: MmeResult | None = None
+    rollout: RolloutState | None = None
+    failure: StepFailure = Field(default_factory=StepFailure)
+
+
+# The state machine's data slots and their models (the Start state declares them, each step fills one).
+SLOTS: dict[str, type[BaseModel] | None] = {
+    "event": None, "execution": None, "plan": PromotionPlan, "hub": HubResult, "mme": MmeResult,
+    "rollout": RolloutState, "failure": StepFailure, "outcome": OutcomeResult, "outcome_error": TaskError,
+}
+# DefinitionSubstitutions variable of each Lambda task → (its request, its result).
+FUNCTION_STEPS: dict[str, tuple[type[StepRequest], type[BaseModel]]] = {
+    "PreparePromotionFunctionArn": (PrepareRequest, PromotionPlan),
+    "RegisterInHubFunctionArn": (RegisterRequest, HubResult),
+    "StageOnMmeFunctionArn": (StageRequest, MmeResult),
+    "RolloutStepFunctionArn": (RolloutRequest, RolloutState),
+    "RecordOutcomeFunctionArn": (OutcomeRequest, OutcomeResult),
+}
