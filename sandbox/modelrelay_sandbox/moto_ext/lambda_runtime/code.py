@@ -63,17 +63,23 @@ _host_path: list[str] | None = None
 
 def host_sys_path() -> list[str]:
     """The host interpreter's own sys.path (stdlib + venv site-packages), without
-    this process's PYTHONPATH/cwd additions (they would leak repo sources)."""
+    this process's PYTHONPATH/cwd additions and without source trees that ``.pth``
+    files add (an editable install of the product): both would leak repo sources
+    past the deployed code and layers, which Lambda never sees."""
     global _host_path
     with _host_path_lock:
         if _host_path is None:
             out = subprocess.run(
-                [sys.executable, "-I", "-c", "import json, sys; print(json.dumps(sys.path))"],
+                [sys.executable, "-I", "-c",
+                 "import json, sys; print(json.dumps([sys.path, sys.prefix, sys.base_prefix]))"],
                 check=True,
                 capture_output=True,
                 text=True,
             ).stdout
-            _host_path = [p for p in json.loads(out) if p and os.path.exists(p)]
+            paths, prefix, base_prefix = json.loads(out)
+            roots = tuple(os.path.join(os.path.realpath(r), "") for r in (prefix, base_prefix))
+            _host_path = [p for p in paths if p and os.path.exists(p)
+                          and os.path.join(os.path.realpath(p), "").startswith(roots)]
         return list(_host_path)
 
 
