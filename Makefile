@@ -10,28 +10,31 @@ SAM := $(SAM_VENV)/bin/sam
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # The product package (src/modelrelay) is installed editable; the emulator is put on the path here.
 export PYTHONPATH := $(CURDIR)/sandbox
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
-SAM_STAMP := $(SAM_VENV)/.installed-1.170.0
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/dev.lock | sha1sum | cut -c1-12)
+SAM_STAMP := $(SAM_VENV)/.installed-$(shell cat requirements/sam.lock | sha1sum | cut -c1-12)
 NODE_STAMP := node_modules/.installed
 MODELRELAY_SANDBOX_PORT ?= 5055
 
 
-.PHONY: help install build sandbox-build validate lint typecheck test test-unit test-integration test-e2e demo sandbox sandbox-up sandbox-down bench clean redrive rollback
+.PHONY: help install format lock build sandbox-build validate lint typecheck test test-unit test-integration test-e2e demo sandbox sandbox-up sandbox-down bench clean redrive rollback
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Every environment installs from a lock file (make lock writes them); the product package is installed
+# editable, so its import root is declared once (pyproject.toml).
+$(STAMP): pyproject.toml requirements/dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	rm -f $(VENV)/.installed-*; touch $@
 
-$(SAM_STAMP):
+$(SAM_STAMP): requirements/sam.lock
 	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
 	# SAM CLI pins its own pydantic/boto3, so it lives in its own virtualenv.
-	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "aws-sam-cli==1.170.0"
-	touch $@
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/sam.lock
+	rm -f $(SAM_VENV)/.installed-*; touch $@
 
 $(NODE_STAMP): package.json
 	npm install --no-audit --no-fund --silent
@@ -50,8 +53,19 @@ validate: $(STAMP) $(SAM_STAMP) $(NODE_STAMP) ## sam validate --lint, cfn-lint +
 	$(BIN)/python -m modelrelay.check_routes config/routes.json
 	$(BIN)/python -m modelrelay.check_routes sandbox/routes.json
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff (lint, and the formatter in check mode)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## Format the code (ruff format) and apply ruff's safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+lock: $(STAMP) ## Re-resolve the lock files (dev, SAM CLI, the Lambda layer for python3.13/arm64)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header -q -o requirements/dev.lock
+	$(BIN)/uv pip compile requirements/sam.in --python-version 3.11 --no-header -q -o requirements/sam.lock
+	$(BIN)/uv pip compile layers/modelrelay/requirements.in -c requirements/dev.lock --python-version 3.13 \
+		--python-platform aarch64-manylinux2014 --no-header -q -o layers/modelrelay/requirements.lock
 
 typecheck: $(STAMP) ## mypy
 	$(BIN)/mypy src/modelrelay functions sandbox/modelrelay_sandbox statemachines/promotion.py

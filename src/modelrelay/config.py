@@ -33,11 +33,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_DEFAULT_LIMITS = ArtifactLimits()
+
+
 class LimitsConfig(_Strict):
-    max_object_bytes: int = Field(default=10 * 1024**3, gt=0)
-    max_uncompressed_bytes: int = Field(default=50 * 1024**3, gt=0)
-    max_compression_ratio: float = Field(default=200.0, gt=1)
-    max_members: int = Field(default=100_000, gt=0)
+    """A route's artifact limits; the defaults are the validator's own (``ArtifactLimits``)."""
+
+    max_object_bytes: int = Field(default=_DEFAULT_LIMITS.max_object_bytes, gt=0)
+    max_uncompressed_bytes: int = Field(default=_DEFAULT_LIMITS.max_uncompressed_bytes, gt=0)
+    max_compression_ratio: float = Field(default=_DEFAULT_LIMITS.max_compression_ratio, gt=1)
+    max_members: int = Field(default=_DEFAULT_LIMITS.max_members, gt=0)
 
     def to_limits(self) -> ArtifactLimits:
         return ArtifactLimits(

@@ -93,12 +93,6 @@ class MmeKeyConflict(ModelRelayError):
     reason = "mme_key_conflict"
 
 
-class HubRegistrationInProgress(ModelRelayError):
-    """Another execution is registering the same artifact in the hub right now (retryable)."""
-
-    reason = "hub_registration_in_progress"
-
-
 class PointerConflict(ModelRelayError):
     """The TargetModel pointer moved under us (retryable: re-read and try again)."""
 

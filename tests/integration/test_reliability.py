@@ -678,8 +678,10 @@ def test_a_drop_whose_invocation_failed_after_claiming_is_registered_by_the_redr
 
 def test_replaying_the_archive_creates_nothing_new(rel: Harness) -> None:
     # Given a few promotions (two auto-approved drops, one approved by a human) and their archived events
-    time.sleep(1.1)  # the replay window below starts after everything earlier tests archived
-    window_start = datetime.now(UTC)
+    # (the replay window starts after everything earlier tests archived; archive times are whole seconds)
+    rel.quiesce()
+    window_start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    wait_for(lambda: datetime.now(UTC) >= window_start, timeout=5, what="the next whole second")
     autos = [new_artifact(AUTO_GROUP) for _ in range(2)]
     for art in autos:
         rel.drop(art)
