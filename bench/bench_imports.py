@@ -16,19 +16,33 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 AIM_MS = 300.0
 ENV = {
-    "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x",
-    "AWS_SECRET_ACCESS_KEY": "x", "MODELRELAY_ACCOUNT_ID": "123456789012", "INGEST_BUCKET": "ingest-bucket",
-    "INGEST_PREFIX": "incoming/", "HUB_BUCKET": "hub-bucket", "HUB_MODEL_PACKAGE_GROUP": "modelrelay-hub",
-    "STATE_TABLE": "state-table", "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:topic",
-    "EVENT_BUS_NAME": "default", "POWERTOOLS_TRACE_DISABLED": "true",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "x",
+    "AWS_SECRET_ACCESS_KEY": "x",
+    "MODELRELAY_ACCOUNT_ID": "123456789012",
+    "INGEST_BUCKET": "ingest-bucket",
+    "INGEST_PREFIX": "incoming/",
+    "HUB_BUCKET": "hub-bucket",
+    "HUB_MODEL_PACKAGE_GROUP": "modelrelay-hub",
+    "STATE_TABLE": "state-table",
+    "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:topic",
+    "EVENT_BUS_NAME": "default",
+    "POWERTOOLS_TRACE_DISABLED": "true",
     "MODELRELAY_ROUTES_FILE": str(REPO / "config" / "routes.json"),
 }
 
 
 def import_ms(function_dir: Path) -> float:
     env = dict(os.environ, **ENV, PYTHONPATH=f"{function_dir}:{REPO / 'src'}")
-    result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import app"], env=env, cwd=function_dir,
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import app"],
+        env=env,
+        cwd=function_dir,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     for line in result.stderr.splitlines():
         # "import time: self [us] | cumulative | imported package"
         parts = [p.strip() for p in line.removeprefix("import time:").split("|")]

@@ -40,8 +40,11 @@ from modelrelay_sandbox.moto_ext import fault_injection, wait_idle
 
 GROUP = "housing-newyork-ny"
 MODEL = "NewYork_NY"
-CONFIG = Config(user_agent_extra=fault_injection.DEFAULT_EXCLUDE_USER_AGENT,
-                retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=128)
+CONFIG = Config(
+    user_agent_extra=fault_injection.DEFAULT_EXCLUDE_USER_AGENT,
+    retries={"mode": "standard", "max_attempts": 10},
+    max_pool_connections=128,
+)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -54,25 +57,33 @@ class Load:
     def __init__(self, env: SandboxEnvironment) -> None:
         self.env, self.out = env, env.outputs
         session, hub = environment.session(), environment.hub_session(env.url)
-        self.c = {name: session.client(name, endpoint_url=env.url, config=CONFIG)
-                  for name in ("s3", "sagemaker", "sqs", "events", "stepfunctions", "dynamodb")}
+        self.c = {
+            name: session.client(name, endpoint_url=env.url, config=CONFIG)
+            for name in ("s3", "sagemaker", "sqs", "events", "stepfunctions", "dynamodb")
+        }
         self.hub = {name: hub.client(name, endpoint_url=env.url, config=CONFIG) for name in ("s3", "sagemaker")}
         self.queue = self.c["sqs"].create_queue(QueueName="bench-load-outcomes")["QueueUrl"]
         arn = self.c["sqs"].get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"]
+            "QueueArn"
+        ]
         self.c["events"].put_rule(Name="bench-load-outcomes", EventPattern=json.dumps({"source": ["modelrelay"]}))
         self.c["events"].put_targets(Rule="bench-load-outcomes", Targets=[{"Id": "q", "Arn": arn}])
         self.outcomes: list[tuple[dict[str, Any], float]] = []
 
     def drain(self) -> None:
         while True:
-            batch = self.c["sqs"].receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10,
-                                                  AttributeNames=["SentTimestamp"]).get("Messages", [])
+            batch = (
+                self.c["sqs"]
+                .receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10, AttributeNames=["SentTimestamp"])
+                .get("Messages", [])
+            )
             if not batch:
                 return
             self.outcomes += [(json.loads(m["Body"]), int(m["Attributes"]["SentTimestamp"]) / 1000) for m in batch]
-            self.c["sqs"].delete_message_batch(QueueUrl=self.queue, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)])
+            self.c["sqs"].delete_message_batch(
+                QueueUrl=self.queue,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+            )
 
     def quiesce(self, timeout: float = 300) -> None:
         deadline, calm = time.monotonic() + timeout, 0
@@ -80,37 +91,53 @@ class Load:
             if time.monotonic() > deadline:
                 raise TimeoutError("the sandbox did not settle")
             idle = wait_idle(max(deadline - time.monotonic(), 0))
-            running = self.c["stepfunctions"].list_executions(stateMachineArn=self.out["state_machine_arn"],
-                                                              statusFilter="RUNNING")["executions"]
+            running = self.c["stepfunctions"].list_executions(
+                stateMachineArn=self.out["state_machine_arn"], statusFilter="RUNNING"
+            )["executions"]
             calm = calm + 1 if idle and not running else 0
             time.sleep(0.1)
 
     def packages(self, group: str, sha: str, hub: bool = False) -> int:
         client = self.hub["sagemaker"] if hub else self.c["sagemaker"]
-        return sum(1 for page in client.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group)
-                   for s in page["ModelPackageSummaryList"] if sha in (s.get("ModelPackageDescription") or ""))
+        return sum(
+            1
+            for page in client.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group)
+            for s in page["ModelPackageSummaryList"]
+            if sha in (s.get("ModelPackageDescription") or "")
+        )
 
     def pointer_revision(self) -> int:
-        item = self.c["dynamodb"].get_item(TableName=self.out["state_table"], ConsistentRead=True, Key={
-            "pk": {"S": f"pointer#{self.out['mme']['endpoint_name']}#{MODEL}"}}).get("Item")
+        item = (
+            self.c["dynamodb"]
+            .get_item(
+                TableName=self.out["state_table"],
+                ConsistentRead=True,
+                Key={"pk": {"S": f"pointer#{self.out['mme']['endpoint_name']}#{MODEL}"}},
+            )
+            .get("Item")
+        )
         return int(item["revision"]["N"]) if item else 0
 
     def failed_executions(self) -> int:
-        return sum(len(p["executions"]) for p in self.c["stepfunctions"].get_paginator("list_executions").paginate(
-            stateMachineArn=self.out["state_machine_arn"], statusFilter="FAILED"))
+        return sum(
+            len(p["executions"])
+            for p in self.c["stepfunctions"]
+            .get_paginator("list_executions")
+            .paginate(stateMachineArn=self.out["state_machine_arn"], statusFilter="FAILED")
+        )
 
     def dead_letters(self) -> int:
         total = 0
         for url in self.out["dead_letter_queue_urls"]:
-            attributes = self.c["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=[
-                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            attributes = self.c["sqs"].get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+            )["Attributes"]
             total += sum(int(v) for v in attributes.values())
         return total
 
     def drop(self, data: bytes) -> str:
         sha = hashlib.sha256(data).hexdigest()
-        self.c["s3"].put_object(Bucket=self.out["ingest_bucket"], Key=f"incoming/{GROUP}/{sha[:16]}.tar.gz",
-                                Body=data)
+        self.c["s3"].put_object(Bucket=self.out["ingest_bucket"], Key=f"incoming/{GROUP}/{sha[:16]}.tar.gz", Body=data)
         return sha
 
     def package_of(self, sha: str) -> str:
@@ -177,35 +204,65 @@ class Load:
         drop_latency = [latency[k] for k in sent if k not in waiting.values()]
         approval_latency = [latency[arn] for arn in waiting.values()]
         all_latency = list(latency.values())
-        outcome_counts = Counter((e["detail-type"], e["detail"].get(
-            "sha256" if e["detail-type"] == "Artifact Registered" else "package_arn")) for e, _ in self.outcomes)
+        outcome_counts = Counter(
+            (
+                e["detail-type"],
+                e["detail"].get("sha256" if e["detail-type"] == "Artifact Registered" else "package_arn"),
+            )
+            for e, _ in self.outcomes
+        )
         counts = {
             "packages_per_drop": dict(Counter(self.packages(GROUP, hashlib.sha256(b).hexdigest()) for b in bodies)),
-            "registered_events_per_drop": dict(Counter(
-                outcome_counts[("Artifact Registered", hashlib.sha256(b).hexdigest())] for b in bodies)),
-            "hub_packages_per_approval": dict(Counter(
-                self.packages(self.out["hub_model_package_group"], sha, hub=True) for sha in waiting)),
-            "hub_object_versions_per_approval": dict(Counter(len(self.hub["s3"].list_object_versions(
-                Bucket=self.out["hub_bucket"], Prefix=f"artifacts/{GROUP}/{sha}.tar.gz").get("Versions", []))
-                for sha in waiting)),
-            "mme_objects_per_approval": dict(Counter(sum(
-                1 for o in self.c["s3"].list_objects_v2(Bucket=self.out["mme"]["bucket"],
-                                                        Prefix=f"models/{MODEL}/").get("Contents", [])
-                if sha[:12] in o["Key"]) for sha in waiting)),
-            "succeeded_events_per_approval": dict(Counter(
-                outcome_counts[("Promotion Succeeded", arn)] for arn in waiting.values())),
+            "registered_events_per_drop": dict(
+                Counter(outcome_counts[("Artifact Registered", hashlib.sha256(b).hexdigest())] for b in bodies)
+            ),
+            "hub_packages_per_approval": dict(
+                Counter(self.packages(self.out["hub_model_package_group"], sha, hub=True) for sha in waiting)
+            ),
+            "hub_object_versions_per_approval": dict(
+                Counter(
+                    len(
+                        self.hub["s3"]
+                        .list_object_versions(Bucket=self.out["hub_bucket"], Prefix=f"artifacts/{GROUP}/{sha}.tar.gz")
+                        .get("Versions", [])
+                    )
+                    for sha in waiting
+                )
+            ),
+            "mme_objects_per_approval": dict(
+                Counter(
+                    sum(
+                        1
+                        for o in self.c["s3"]
+                        .list_objects_v2(Bucket=self.out["mme"]["bucket"], Prefix=f"models/{MODEL}/")
+                        .get("Contents", [])
+                        if sha[:12] in o["Key"]
+                    )
+                    for sha in waiting
+                )
+            ),
+            "succeeded_events_per_approval": dict(
+                Counter(outcome_counts[("Promotion Succeeded", arn)] for arn in waiting.values())
+            ),
             "pointer_moves": self.pointer_revision() - revision,
             "failed_executions": self.failed_executions() - failed,
             "dead_letters": self.dead_letters() - dead,
         }
         per_item = [k for k in counts if k.endswith(("_per_drop", "_per_approval"))]
-        exactly_once = (all(counts[k] == {1: len(bodies) if k.endswith("_per_drop") else approvals} for k in per_item)
-                        and counts["pointer_moves"] == approvals and counts["failed_executions"] == 0
-                        and counts["dead_letters"] == 0)
+        exactly_once = (
+            all(counts[k] == {1: len(bodies) if k.endswith("_per_drop") else approvals} for k in per_item)
+            and counts["pointer_moves"] == approvals
+            and counts["failed_executions"] == 0
+            and counts["dead_letters"] == 0
+        )
         result: dict[str, Any] = {
-            "drops": drops, "approvals": approvals, "outcomes": len(done), "wall_s": round(wall, 2),
+            "drops": drops,
+            "approvals": approvals,
+            "outcomes": len(done),
+            "wall_s": round(wall, 2),
             "throughput_per_s": round(len(done) / wall, 2),
-            "p50_s": round(statistics.median(all_latency), 2), "p95_s": round(percentile(all_latency, 0.95), 2),
+            "p50_s": round(statistics.median(all_latency), 2),
+            "p95_s": round(percentile(all_latency, 0.95), 2),
             "drops_p50_s": round(statistics.median(drop_latency), 2) if drop_latency else None,
             "drops_p95_s": round(percentile(drop_latency, 0.95), 2) if drop_latency else None,
             "approvals_p50_s": round(statistics.median(approval_latency), 2) if approval_latency else None,

@@ -53,8 +53,12 @@ def canary_cost(bake_seconds: int, termination_wait_seconds: int) -> dict[str, i
         elapsed += wait
         polls += 1
         wait = min(MAX_POLL_SECONDS, max(1, int(wait * 1.5)))
-    return {"bake_seconds": bake_seconds, "termination_wait_seconds": termination_wait_seconds, "polls": polls,
-            "wait_loop_transitions": polls * 3}
+    return {
+        "bake_seconds": bake_seconds,
+        "termination_wait_seconds": termination_wait_seconds,
+        "polls": polls,
+        "wait_loop_transitions": polls * 3,
+    }
 
 
 def main() -> int:
@@ -75,13 +79,22 @@ def main() -> int:
     try:
         out, ses = env.outputs, environment.session()
         config = Config(user_agent_extra="modelrelay-bench")
-        s3, sagemaker, sfn = (ses.client(s, endpoint_url=env.url, config=config)
-                              for s in ("s3", "sagemaker", "stepfunctions"))
+        s3, sagemaker, sfn = (
+            ses.client(s, endpoint_url=env.url, config=config) for s in ("s3", "sagemaker", "stepfunctions")
+        )
         data = good_artifact({"model.joblib": uuid.uuid4().bytes * 64})
         sha = hashlib.sha256(data).hexdigest()
         s3.put_object(Bucket=out["ingest_bucket"], Key=f"incoming/{group}/{sha[:8]}.tar.gz", Body=data)
-        arn = wait_for(lambda: next((p["ModelPackageArn"] for p in sagemaker.list_model_packages(
-            ModelPackageGroupName=group)["ModelPackageSummaryList"]), None), what="package")
+        arn = wait_for(
+            lambda: next(
+                (
+                    p["ModelPackageArn"]
+                    for p in sagemaker.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+                ),
+                None,
+            ),
+            what="package",
+        )
 
         def executions(status_in_input: str) -> list[dict[str, Any]]:
             found = []
@@ -92,13 +105,18 @@ def main() -> int:
             return found
 
         # The drop's PendingManualApproval event runs a quiet execution first: let it end before counting.
-        wait_for(lambda: [e for e in executions("PendingManualApproval") if e["status"] != "RUNNING"],
-                 what="the pending execution")
+        wait_for(
+            lambda: [e for e in executions("PendingManualApproval") if e["status"] != "RUNNING"],
+            what="the pending execution",
+        )
         counting["on"] = True
         started = time.monotonic()
         sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
-        execution = wait_for(lambda: next((e for e in executions("Approved") if e["status"] != "RUNNING"), None),
-                             timeout=60, what="the promotion")
+        execution = wait_for(
+            lambda: next((e for e in executions("Approved") if e["status"] != "RUNNING"), None),
+            timeout=60,
+            what="the promotion",
+        )
         elapsed = time.monotonic() - started
         counting["on"] = False
         history = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
@@ -106,11 +124,20 @@ def main() -> int:
     finally:
         env.stop()
     copy_parts = counts.pop("s3:UploadPartCopy", 0)
-    print(json.dumps({
-        "route": route, "execution_status": execution["status"], "seconds_on_sandbox": round(elapsed, 2),
-        "state_transitions": transitions, "api_calls_excluding_copy_parts": sum(counts.values()),
-        "copy_parts": copy_parts, "by_operation": dict(sorted(counts.items())),
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "route": route,
+                "execution_status": execution["status"],
+                "seconds_on_sandbox": round(elapsed, 2),
+                "state_transitions": transitions,
+                "api_calls_excluding_copy_parts": sum(counts.values()),
+                "copy_parts": copy_parts,
+                "by_operation": dict(sorted(counts.items())),
+            },
+            indent=1,
+        )
+    )
     if route == "endpoint":
         print(json.dumps({"thirty_minute_canary": canary_cost(1800, 300)}))
     return 0 if execution["status"] == "SUCCEEDED" else 1

@@ -22,17 +22,44 @@ from modelrelay.steps import StepName
 ASL_FILE = Path(__file__).with_name("promotion.asl.json")
 
 # Lambda's transient errors (AWS: "Handle Lambda service exceptions" in the Step Functions developer guide).
-LAMBDA_TRANSIENT = ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-                    "Lambda.TooManyRequestsException", "Lambda.Unknown", "Lambda.ClientExecutionTimeoutException"]
-LAMBDA_RETRY = {"ErrorEquals": LAMBDA_TRANSIENT, "IntervalSeconds": 2, "BackoffRate": 2.0, "MaxAttempts": 6,
-                "JitterStrategy": "FULL"}
-SERVICE_RETRY = {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 2, "BackoffRate": 2.0, "MaxAttempts": 6,
-                 "JitterStrategy": "FULL"}
-POINTER_RETRY = {"ErrorEquals": [PointerConflict.__name__], "IntervalSeconds": 1, "BackoffRate": 2.0,
-                 "MaxAttempts": 5, "JitterStrategy": "FULL"}
+LAMBDA_TRANSIENT = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.Unknown",
+    "Lambda.ClientExecutionTimeoutException",
+]
+LAMBDA_RETRY = {
+    "ErrorEquals": LAMBDA_TRANSIENT,
+    "IntervalSeconds": 2,
+    "BackoffRate": 2.0,
+    "MaxAttempts": 6,
+    "JitterStrategy": "FULL",
+}
+SERVICE_RETRY = {
+    "ErrorEquals": ["States.ALL"],
+    "IntervalSeconds": 2,
+    "BackoffRate": 2.0,
+    "MaxAttempts": 6,
+    "JitterStrategy": "FULL",
+}
+POINTER_RETRY = {
+    "ErrorEquals": [PointerConflict.__name__],
+    "IntervalSeconds": 1,
+    "BackoffRate": 2.0,
+    "MaxAttempts": 5,
+    "JitterStrategy": "FULL",
+}
 # A busy endpoint is waited for, bounded (~1.7 h in all), never failed for being busy.
-LEASE_RETRY = {"ErrorEquals": [EndpointLeaseBusy.__name__], "IntervalSeconds": 5, "BackoffRate": 2.0,
-               "MaxDelaySeconds": 300, "MaxAttempts": 25, "JitterStrategy": "FULL"}
+LEASE_RETRY = {
+    "ErrorEquals": [EndpointLeaseBusy.__name__],
+    "IntervalSeconds": 5,
+    "BackoffRate": 2.0,
+    "MaxDelaySeconds": 300,
+    "MaxAttempts": 25,
+    "JitterStrategy": "FULL",
+}
 
 
 def _failed(step: StepName, then: str) -> dict[str, Any]:
@@ -40,13 +67,25 @@ def _failed(step: StepName, then: str) -> dict[str, Any]:
     return {"Type": "Pass", "Result": step, "ResultPath": "$.failure.step", "Next": then}
 
 
-def _lambda(function: str, parameters: dict[str, Any], result: str | None, then: str, *,
-            on_error: str, error_path: str = "$.failure.error", retry: tuple[dict[str, Any], ...] = (),
-            comment: str, **extra: Any) -> dict[str, Any]:
+def _lambda(
+    function: str,
+    parameters: dict[str, Any],
+    result: str | None,
+    then: str,
+    *,
+    on_error: str,
+    error_path: str = "$.failure.error",
+    retry: tuple[dict[str, Any], ...] = (),
+    comment: str,
+    **extra: Any,
+) -> dict[str, Any]:
     state: dict[str, Any] = {
-        "Type": "Task", "Comment": comment, "Resource": f"${{{function}}}",
+        "Type": "Task",
+        "Comment": comment,
+        "Resource": f"${{{function}}}",
         "Parameters": {"execution.$": "$.execution", **parameters},
-        "ResultPath": result, **extra,
+        "ResultPath": result,
+        **extra,
         "Retry": [*retry, LAMBDA_RETRY],
         "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": error_path, "Next": on_error}],
         "Next": then,
@@ -54,19 +93,25 @@ def _lambda(function: str, parameters: dict[str, Any], result: str | None, then:
     return state
 
 
-def _rollout(action: str, result: str | None, then: str, on_error: str, comment: str,
-             **extra: Any) -> dict[str, Any]:
-    return _lambda("RolloutStepFunctionArn",
-                   {"action": action, "plan.$": "$.plan", "hub.$": "$.hub", "rollout.$": "$.rollout"},
-                   result, then, on_error=on_error, comment=comment, **extra)
+def _rollout(action: str, result: str | None, then: str, on_error: str, comment: str, **extra: Any) -> dict[str, Any]:
+    return _lambda(
+        "RolloutStepFunctionArn",
+        {"action": action, "plan.$": "$.plan", "hub.$": "$.hub", "rollout.$": "$.rollout"},
+        result,
+        then,
+        on_error=on_error,
+        comment=comment,
+        **extra,
+    )
 
 
 def _choice(variable: str, cases: dict[str, str], default: str, comment: str | None = None) -> dict[str, Any]:
     state: dict[str, Any] = {"Type": "Choice"}
     if comment:
         state["Comment"] = comment
-    state["Choices"] = [{"Variable": variable, "StringEquals": value, "Next": target}
-                        for value, target in cases.items()]
+    state["Choices"] = [
+        {"Variable": variable, "StringEquals": value, "Next": target} for value, target in cases.items()
+    ]
     state["Default"] = default
     return state
 
@@ -76,55 +121,111 @@ def definition() -> dict[str, Any]:
         "Start": {
             "Type": "Pass",
             "Comment": "Keep what started the execution; name the slots each step fills (JSONPath cannot read "
-                       "absent paths).",
-            "Parameters": {"event.$": "$", "execution.$": "$$.Execution.Name", "plan": None, "hub": None,
-                           "mme": None, "rollout": None, "failure": {"step": None, "error": None}},
+            "absent paths).",
+            "Parameters": {
+                "event.$": "$",
+                "execution.$": "$$.Execution.Name",
+                "plan": None,
+                "hub": None,
+                "mme": None,
+                "rollout": None,
+                "failure": {"step": None, "error": None},
+            },
             "Next": "PreparePromotion",
         },
         "PreparePromotion": _lambda(
-            "PreparePromotionFunctionArn", {"event.$": "$.event"}, "$.plan", "Decide",
+            "PreparePromotionFunctionArn",
+            {"event.$": "$.event"},
+            "$.plan",
+            "Decide",
             on_error="PrepareFailed",
-            comment="Re-read the exact package, claim its transition, resolve its route, validate its artifact."),
-        "Decide": _choice("$.plan.decision", {"duplicate": "AlreadyHandled", "ignore": "NothingToPromote",
-                                              "restore": "RestoreKind", "skip": "RecordOutcome"},
-                          default="RegisterInHub"),
+            comment="Re-read the exact package, claim its transition, resolve its route, validate its artifact.",
+        ),
+        "Decide": _choice(
+            "$.plan.decision",
+            {
+                "duplicate": "AlreadyHandled",
+                "ignore": "NothingToPromote",
+                "restore": "RestoreKind",
+                "skip": "RecordOutcome",
+            },
+            default="RegisterInHub",
+        ),
         # ---- promote ----
         "RegisterInHub": _lambda(
-            "RegisterInHubFunctionArn", {"plan.$": "$.plan"}, "$.hub", "RouteKind",
+            "RegisterInHubFunctionArn",
+            {"plan.$": "$.plan"},
+            "$.hub",
+            "RouteKind",
             on_error="RegisterFailed",
-            comment="Server-side copy into the hub bucket; find-or-create the hub package by provenance."),
-        "RouteKind": _choice("$.plan.route_kind", {"mme": "StageOnMme", "endpoint": "RolloutToEndpoint"},
-                             default="RolloutToEndpoint"),
+            comment="Server-side copy into the hub bucket; find-or-create the hub package by provenance.",
+        ),
+        "RouteKind": _choice(
+            "$.plan.route_kind", {"mme": "StageOnMme", "endpoint": "RolloutToEndpoint"}, default="RolloutToEndpoint"
+        ),
         "StageOnMme": _lambda(
-            "StageOnMmeFunctionArn", {"plan.$": "$.plan", "hub.$": "$.hub"}, "$.mme",
-            "RecordOutcome", on_error="StageFailed", retry=(POINTER_RETRY,),
-            comment="Immutable versioned key on the MME prefix, then move the model's TargetModel pointer."),
+            "StageOnMmeFunctionArn",
+            {"plan.$": "$.plan", "hub.$": "$.hub"},
+            "$.mme",
+            "RecordOutcome",
+            on_error="StageFailed",
+            retry=(POINTER_RETRY,),
+            comment="Immutable versioned key on the MME prefix, then move the model's TargetModel pointer.",
+        ),
         "RolloutToEndpoint": _rollout(
-            "acquire", "$.rollout", "LeaseOutcome", "RolloutFailed", retry=(LEASE_RETRY,),
-            comment="One rollout per endpoint: a lease (conditional write with expiry)."),
+            "acquire",
+            "$.rollout",
+            "LeaseOutcome",
+            "RolloutFailed",
+            retry=(LEASE_RETRY,),
+            comment="One rollout per endpoint: a lease (conditional write with expiry).",
+        ),
         "LeaseOutcome": _choice("$.rollout.status", {"Superseded": "RecordOutcome"}, default="StartRollout"),
         "StartRollout": _rollout(
-            "start", "$.rollout", "WaitForRollout", "RolloutStartFailed",
+            "start",
+            "$.rollout",
+            "WaitForRollout",
+            "RolloutStartFailed",
             comment="Preflight (no write on failure), then model + cloned endpoint config + UpdateEndpoint with "
-                    "guardrails."),
-        "WaitForRollout": {"Type": "Wait",
-                           "Comment": "Polling with backoff (x1.5 per poll, 300 s cap) within an overall deadline.",
-                           "SecondsPath": "$.rollout.wait_seconds", "Next": "CheckRollout"},
+            "guardrails.",
+        ),
+        "WaitForRollout": {
+            "Type": "Wait",
+            "Comment": "Polling with backoff (x1.5 per poll, 300 s cap) within an overall deadline.",
+            "SecondsPath": "$.rollout.wait_seconds",
+            "Next": "CheckRollout",
+        },
         "CheckRollout": _rollout(
-            "check", "$.rollout", "RolloutSettled", "RolloutCheckFailed",
-            comment="DescribeEndpoint and classify: Succeeded / RolledBack / Failed / InProgress."),
+            "check",
+            "$.rollout",
+            "RolloutSettled",
+            "RolloutCheckFailed",
+            comment="DescribeEndpoint and classify: Succeeded / RolledBack / Failed / InProgress.",
+        ),
         "RolloutSettled": _choice("$.rollout.status", {"InProgress": "WaitForRollout"}, default="FinishRollout"),
         "FinishRollout": _rollout(
-            "finish", "$.rollout", "RecordOutcome", "RolloutFinishFailed",
-            comment="Release the lease, record the outcome on both packages, keep winners, delete the loser."),
+            "finish",
+            "$.rollout",
+            "RecordOutcome",
+            "RolloutFinishFailed",
+            comment="Release the lease, record the outcome on both packages, keep winners, delete the loser.",
+        ),
         # ---- go back ----
-        "RestoreKind": _choice("$.plan.route_kind", {"mme": "MovePointerBack"}, default="RolloutToEndpoint",
-                               comment="Rejected while serving, or a manual rollback: return to the previous "
-                                       "approved version."),
+        "RestoreKind": _choice(
+            "$.plan.route_kind",
+            {"mme": "MovePointerBack"},
+            default="RolloutToEndpoint",
+            comment="Rejected while serving, or a manual rollback: return to the previous approved version.",
+        ),
         "MovePointerBack": _lambda(
-            "StageOnMmeFunctionArn", {"plan.$": "$.plan", "hub.$": "$.hub"}, "$.mme",
-            "RecordOutcome", on_error="MovePointerBackFailed", retry=(POINTER_RETRY,),
-            comment="One pointer move back to the newest previous target whose package is still Approved."),
+            "StageOnMmeFunctionArn",
+            {"plan.$": "$.plan", "hub.$": "$.hub"},
+            "$.mme",
+            "RecordOutcome",
+            on_error="MovePointerBackFailed",
+            retry=(POINTER_RETRY,),
+            comment="One pointer move back to the newest previous target whose package is still Approved.",
+        ),
         # ---- failures: name the step, release what may be held, then record ----
         "PrepareFailed": _failed("PreparePromotion", "RecordOutcome"),
         "RegisterFailed": _failed("RegisterInHub", "RecordOutcome"),
@@ -135,58 +236,104 @@ def definition() -> dict[str, Any]:
         "RolloutCheckFailed": _failed("CheckRollout", "ReleaseLease"),
         "RolloutFinishFailed": _failed("FinishRollout", "ReleaseLease"),
         "ReleaseLease": _rollout(
-            "release", None, "RecordOutcome", "RecordOutcome", error_path="$.failure.release_error",
-            comment="Never leave the endpoint locked after a failure (released only if ours)."),
+            "release",
+            None,
+            "RecordOutcome",
+            "RecordOutcome",
+            error_path="$.failure.release_error",
+            comment="Never leave the endpoint locked after a failure (released only if ours).",
+        ),
         # ---- every path ends here ----
         "RecordOutcome": _lambda(
             "RecordOutcomeFunctionArn",
-            {"event.$": "$.event", "plan.$": "$.plan", "hub.$": "$.hub", "mme.$": "$.mme",
-             "rollout.$": "$.rollout", "failure.$": "$.failure"},
-            "$.outcome", "PublishEvent", on_error="OutcomeNotRecorded", error_path="$.outcome_error",
+            {
+                "event.$": "$.event",
+                "plan.$": "$.plan",
+                "hub.$": "$.hub",
+                "mme.$": "$.mme",
+                "rollout.$": "$.rollout",
+                "failure.$": "$.failure",
+            },
+            "$.outcome",
+            "PublishEvent",
+            on_error="OutcomeNotRecorded",
+            error_path="$.outcome_error",
             comment="On failure undo this execution's writes; record the status on the packages; shape the "
-                    "notification."),
+            "notification.",
+        ),
         "PublishEvent": {
-            "Type": "Task", "Comment": "Other systems chain on ModelRelay events (Promotion Succeeded / Failed / "
-                                       "Skipped).",
+            "Type": "Task",
+            "Comment": "Other systems chain on ModelRelay events (Promotion Succeeded / Failed / Skipped).",
             "Resource": "arn:aws:states:::events:putEvents",
-            "Parameters": {"Entries": [{"Source": "modelrelay", "DetailType.$": "$.outcome.detail_type",
-                                        "Detail.$": "$.outcome.detail", "EventBusName": "${EventBusName}"}]},
-            "ResultPath": None, "Retry": [SERVICE_RETRY], "Next": "Notify",
+            "Parameters": {
+                "Entries": [
+                    {
+                        "Source": "modelrelay",
+                        "DetailType.$": "$.outcome.detail_type",
+                        "Detail.$": "$.outcome.detail",
+                        "EventBusName": "${EventBusName}",
+                    }
+                ]
+            },
+            "ResultPath": None,
+            "Retry": [SERVICE_RETRY],
+            "Next": "Notify",
         },
         "Notify": {
-            "Type": "Task", "Comment": "What a person is told.", "Resource": "arn:aws:states:::sns:publish",
-            "Parameters": {"TopicArn": "${NotificationTopicArn}", "Subject.$": "$.outcome.subject",
-                           "Message.$": "$.outcome.message",
-                           "MessageAttributes": {"detail_type": {"DataType": "String",
-                                                                 "StringValue.$": "$.outcome.detail_type"}}},
-            "ResultPath": None, "Retry": [SERVICE_RETRY], "Next": "Outcome",
+            "Type": "Task",
+            "Comment": "What a person is told.",
+            "Resource": "arn:aws:states:::sns:publish",
+            "Parameters": {
+                "TopicArn": "${NotificationTopicArn}",
+                "Subject.$": "$.outcome.subject",
+                "Message.$": "$.outcome.message",
+                "MessageAttributes": {"detail_type": {"DataType": "String", "StringValue.$": "$.outcome.detail_type"}},
+            },
+            "ResultPath": None,
+            "Retry": [SERVICE_RETRY],
+            "Next": "Outcome",
         },
-        "Outcome": _choice("$.outcome.outcome", {"Succeeded": "Promoted", "Skipped": "Skipped",
-                                                 "RolledBack": "RolloutRolledBack"}, default="PromotionFailed"),
+        "Outcome": _choice(
+            "$.outcome.outcome",
+            {"Succeeded": "Promoted", "Skipped": "Skipped", "RolledBack": "RolloutRolledBack"},
+            default="PromotionFailed",
+        ),
         "Promoted": {"Type": "Succeed"},
-        "Skipped": {"Type": "Succeed", "Comment": "The package is no longer Approved, or a later version already "
-                                                  "serves; nothing was touched."},
-        "AlreadyHandled": {"Type": "Succeed",
-                           "Comment": "Duplicate or late delivery: another execution owns this transition."},
-        "NothingToPromote": {"Type": "Succeed",
-                             "Comment": "Not an approval (the package is pending or rejected): the transition is "
-                                        "recorded, nothing else."},
+        "Skipped": {
+            "Type": "Succeed",
+            "Comment": "The package is no longer Approved, or a later version already serves; nothing was touched.",
+        },
+        "AlreadyHandled": {
+            "Type": "Succeed",
+            "Comment": "Duplicate or late delivery: another execution owns this transition.",
+        },
+        "NothingToPromote": {
+            "Type": "Succeed",
+            "Comment": "Not an approval (the package is pending or rejected): the transition is "
+            "recorded, nothing else.",
+        },
         "RolloutRolledBack": {
-            "Type": "Fail", "Error": "RolloutRolledBack",
+            "Type": "Fail",
+            "Error": "RolloutRolledBack",
             "Cause": "SageMaker rolled the endpoint back to its previous config; see the Rollout RolledBack event "
-                     "for the reason. Nothing else moved."},
+            "for the reason. Nothing else moved.",
+        },
         "PromotionFailed": {
-            "Type": "Fail", "Error": "PromotionFailed",
+            "Type": "Fail",
+            "Error": "PromotionFailed",
             "Cause": "The promotion failed; its Promotion Failed event and notification name the step and the "
-                     "reason, and this execution's writes were removed."},
+            "reason, and this execution's writes were removed.",
+        },
         "OutcomeNotRecorded": {
-            "Type": "Fail", "Error": "OutcomeNotRecorded",
-            "Cause": "Recording the outcome failed after retries; see the RecordOutcome function's logs."},
+            "Type": "Fail",
+            "Error": "OutcomeNotRecorded",
+            "Cause": "Recording the outcome failed after retries; see the RecordOutcome function's logs.",
+        },
     }
     return {
         "Comment": "ModelRelay promotion: the exact approved model package -> hub registry -> MME TargetModel "
-                   "pointer (or endpoint rollout). Generated by statemachines/promotion.py; do not edit by hand. "
-                   "TimeoutSeconds covers the longest rollout (28800 s) plus a bounded lease wait.",
+        "pointer (or endpoint rollout). Generated by statemachines/promotion.py; do not edit by hand. "
+        "TimeoutSeconds covers the longest rollout (28800 s) plus a bounded lease wait.",
         "StartAt": "Start",
         "TimeoutSeconds": 43200,
         "States": states,

@@ -26,10 +26,10 @@ def usage(outputs: dict[str, object]) -> str:
     bucket, prefix = outputs["ingest_bucket"], outputs["ingest_prefix"]
     aws = f"aws --endpoint-url {url} --region {region}"
     return f"""
-ModelRelay sandbox is up at {url} (stack '{outputs['stack_name']}', account {outputs['account_id']}, hub account \
-{outputs['hub_account_id']}). Contract for scripts: {OUTPUTS}
+ModelRelay sandbox is up at {url} (stack '{outputs["stack_name"]}', account {outputs["account_id"]}, hub account \
+{outputs["hub_account_id"]}). Contract for scripts: {OUTPUTS}
 
-  export AWS_ACCESS_KEY_ID={outputs['access_key_id']} AWS_SECRET_ACCESS_KEY={outputs['secret_access_key']}
+  export AWS_ACCESS_KEY_ID={outputs["access_key_id"]} AWS_SECRET_ACCESS_KEY={outputs["secret_access_key"]}
 
   # drop a model (make one first: python -m modelrelay_sandbox.artifact_factory > model.tar.gz)
   {aws} s3 cp model.tar.gz s3://{bucket}/{prefix}housing-newyork-ny/model.tar.gz
@@ -37,11 +37,11 @@ ModelRelay sandbox is up at {url} (stack '{outputs['stack_name']}', account {out
   {aws} sagemaker list-model-packages --model-package-group-name housing-newyork-ny
   {aws} sagemaker update-model-package --model-approval-status Approved --model-package-arn <ARN>
   # watch the promotions
-  {aws} stepfunctions list-executions --state-machine-arn {outputs['state_machine_arn']}
+  {aws} stepfunctions list-executions --state-machine-arn {outputs["state_machine_arn"]}
   # where the model's TargetModel points now
-  {str(outputs['resolve_command']).replace('{model}', 'NewYork_NY')}
+  {str(outputs["resolve_command"]).replace("{model}", "NewYork_NY")}
   # what a person would be told
-  {aws} sqs receive-message --queue-url {outputs['notifications_queue_url']} --max-number-of-messages 10
+  {aws} sqs receive-message --queue-url {outputs["notifications_queue_url"]} --max-number-of-messages 10
 """
 
 
@@ -51,19 +51,22 @@ def run(port: int, ready_file: Path | None) -> int:
 
     started = time.monotonic()
     try:
-        env = environment.start(port=port, state_dir=STATE_DIR,
-                                build_dir=BUILD_DIR if BUILD_DIR.exists() else None)
+        env = environment.start(port=port, state_dir=STATE_DIR, build_dir=BUILD_DIR if BUILD_DIR.exists() else None)
     except SandboxPortBusy as busy:
         print(f"error: {busy}", file=sys.stderr)
         return 2
     injector = fault_injection.enable_from_env(env.server)
     if injector is not None:
-        print(f"Fault injection on: {injector.rate:.0%} of AWS calls answer throttling/5xx "
-              f"(MODELRELAY_SANDBOX_FAULT_RATE)")
+        print(
+            f"Fault injection on: {injector.rate:.0%} of AWS calls answer throttling/5xx "
+            f"(MODELRELAY_SANDBOX_FAULT_RATE)"
+        )
     STATE_DIR.mkdir(exist_ok=True)
     OUTPUTS.write_text(json.dumps(env.outputs, indent=2) + "\n")
-    print(f"Deployed in {time.monotonic() - started:.1f} s. Applied by the sandbox where moto's CloudFormation "
-          "ignores it:")
+    print(
+        f"Deployed in {time.monotonic() - started:.1f} s. Applied by the sandbox where moto's CloudFormation "
+        "ignores it:"
+    )
     for line in cloudformation.APPLIED:
         print(f"  - {line}")
     print(usage(env.outputs), flush=True)
@@ -86,14 +89,19 @@ def up(port: int, timeout: float = 120.0) -> int:
     log = (STATE_DIR / "sandbox.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "modelrelay_sandbox.cli", "run", "--port", str(port), "--ready-file", str(ready)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=REPO,
     )
     PID_FILE.write_text(str(process.pid))
     deadline = time.monotonic() + timeout
     while not ready.exists():
         if process.poll() is not None:
-            print(f"error: the sandbox exited with {process.returncode}; see {STATE_DIR / 'sandbox.log'}:",
-                  file=sys.stderr)
+            print(
+                f"error: the sandbox exited with {process.returncode}; see {STATE_DIR / 'sandbox.log'}:",
+                file=sys.stderr,
+            )
             print((STATE_DIR / "sandbox.log").read_text()[-2000:], file=sys.stderr)
             return 1
         if time.monotonic() > deadline:

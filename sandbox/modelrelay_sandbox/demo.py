@@ -33,8 +33,11 @@ class Timeline:
             outcome, ok = f"FAILED: {type(error).__name__}: {error}", False
             self.failures += 1
         mark = "ok " if ok else "!! "
-        print(f"[{time.monotonic() - self.started:6.1f}s] {mark}{title} ({time.monotonic() - began:.1f}s)\n"
-              f"           {outcome}", flush=True)
+        print(
+            f"[{time.monotonic() - self.started:6.1f}s] {mark}{title} ({time.monotonic() - began:.1f}s)\n"
+            f"           {outcome}",
+            flush=True,
+        )
 
 
 def main() -> int:
@@ -57,8 +60,9 @@ def main() -> int:
 
     def notifications() -> list[str]:
         bodies = []
-        while batch := sqs.receive_message(QueueUrl=out["notifications_queue_url"],
-                                           MaxNumberOfMessages=10).get("Messages", []):
+        while batch := sqs.receive_message(QueueUrl=out["notifications_queue_url"], MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
             for message in batch:
                 bodies.append(message["Body"])
                 sqs.delete_message(QueueUrl=out["notifications_queue_url"], ReceiptHandle=message["ReceiptHandle"])
@@ -88,8 +92,11 @@ def main() -> int:
         return wait_for(settled, timeout=60, what=f"the promotion of {arn}")
 
     def resolve(model: str) -> str | None:
-        item = client("dynamodb").get_item(TableName=out["state_table"], ConsistentRead=True,
-                                           Key={"pk": {"S": f"pointer#{out['mme']['endpoint_name']}#{model}"}})
+        item = client("dynamodb").get_item(
+            TableName=out["state_table"],
+            ConsistentRead=True,
+            Key={"pk": {"S": f"pointer#{out['mme']['endpoint_name']}#{model}"}},
+        )
         return item.get("Item", {}).get("current", {}).get("M", {}).get("target_model", {}).get("S")
 
     def drop(group: str, data: bytes) -> str:
@@ -116,15 +123,18 @@ def main() -> int:
         hub_key = f"artifacts/housing-newyork-ny/{sha}.tar.gz"
         hub.client("s3", endpoint_url=env.url).head_object(Bucket=out["hub_bucket"], Key=hub_key)
         hub_packages = hub.client("sagemaker", endpoint_url=env.url).list_model_packages(
-            ModelPackageGroupName=out["hub_model_package_group"])["ModelPackageSummaryList"]
+            ModelPackageGroupName=out["hub_model_package_group"]
+        )["ModelPackageSummaryList"]
         assert hub_packages, "no hub package"
         target = resolve("NewYork_NY")
         assert target and sha[:12] in target, target
         s3.head_object(Bucket=out["mme"]["bucket"], Key=out["mme"]["prefix"] + target)
         told = [b for b in notifications() if "promotion succeeded" in b]
         assert told, "no success notification"
-        return (f"hub s3://{out['hub_bucket']}/{hub_key} (account {out['hub_account_id']}); "
-                f"TargetModel pointer NewYork_NY -> {target}; notified")
+        return (
+            f"hub s3://{out['hub_bucket']}/{hub_key} (account {out['hub_account_id']}); "
+            f"TargetModel pointer NewYork_NY -> {target}; notified"
+        )
 
     def step3() -> str:
         data = good_artifact({"model.joblib": uuid.uuid4().bytes * 32})
@@ -140,8 +150,9 @@ def main() -> int:
     def step4() -> str:
         notifications()
         key = drop("housing-newyork-ny", malicious_traversal_artifact())
-        tags = wait_for(lambda: s3.get_object_tagging(Bucket=out["ingest_bucket"], Key=key)["TagSet"],
-                        what="the rejection tags")
+        tags = wait_for(
+            lambda: s3.get_object_tagging(Bucket=out["ingest_bucket"], Key=key)["TagSet"], what="the rejection tags"
+        )
         reason = next(t["Value"] for t in tags if t["Key"] == "modelrelay:reason")
         assert reason == "path_traversal", tags
         told = wait_for(lambda: [b for b in notifications() if "Artifact Rejected" in b], what="the notification")
@@ -163,7 +174,8 @@ def main() -> int:
         assert statuses.count("SUCCEEDED") == 2, statuses
         assert endpoint["EndpointStatus"] == "InService" and sha[:12] in endpoint["EndpointConfigName"], endpoint
         rollout = sagemaker.describe_model_package(ModelPackageName=package["ModelPackageArn"])[
-            "CustomerMetadataProperties"]["modelrelay:rollout"]
+            "CustomerMetadataProperties"
+        ]["modelrelay:rollout"]
         assert rollout == "Succeeded", rollout
         return f"rollout Succeeded: {endpoint['EndpointName']} InService on {endpoint['EndpointConfigName']}"
 
@@ -180,7 +192,8 @@ def main() -> int:
         endpoint = sagemaker.describe_endpoint(EndpointName=out["canary"]["endpoint_name"])
         assert endpoint["EndpointConfigName"] == before, endpoint["EndpointConfigName"]
         metadata = sagemaker.describe_model_package(ModelPackageName=package["ModelPackageArn"])[
-            "CustomerMetadataProperties"]
+            "CustomerMetadataProperties"
+        ]
         assert metadata["modelrelay:rollout"] == "RolledBack", metadata
         told = [b for b in notifications() if "rollout rolled back" in b]
         assert told, "no rolled-back notification"

@@ -32,8 +32,9 @@ class Deployment:
     resources: dict[str, str]  # logical id -> physical id
 
 
-def _zip_dir(root: Path, prefix: str = "", extra: dict[str, bytes] | None = None,
-             exclude: tuple[str, ...] = ()) -> bytes:
+def _zip_dir(
+    root: Path, prefix: str = "", extra: dict[str, bytes] | None = None, exclude: tuple[str, ...] = ()
+) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(root.rglob("*")):
@@ -60,8 +61,12 @@ def package_code(template: dict[str, Any], routes_file: Path, build_dir: Path | 
                 zips[logical_id] = _zip_dir(build_dir / logical_id)
             else:
                 # What the layer's Makefile ships: the product package (src/modelrelay) and the routes.
-                zips[logical_id] = _zip_dir(REPO / "src" / "modelrelay", "python/modelrelay/", exclude=("ops",),
-                                            extra={"routes.json": routes_file.read_bytes()})
+                zips[logical_id] = _zip_dir(
+                    REPO / "src" / "modelrelay",
+                    "python/modelrelay/",
+                    exclude=("ops",),
+                    extra={"routes.json": routes_file.read_bytes()},
+                )
     return zips
 
 
@@ -95,8 +100,7 @@ def deploy_stack(
             resource["Properties"]["DefinitionUri"] = {"Bucket": bucket, "Key": key}
 
     translator = Translator(None, Parser(), boto_session=session)
-    translated = translator.translate(template, parameter_values=dict(parameters),
-                                      get_managed_policy_map=lambda: {})
+    translated = translator.translate(template, parameter_values=dict(parameters), get_managed_policy_map=lambda: {})
     cloudformation = session.client("cloudformation", endpoint_url=endpoint_url)
     cloudformation.create_stack(
         StackName=stack_name,

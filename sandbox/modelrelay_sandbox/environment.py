@@ -40,15 +40,19 @@ ROUTES_FILE = REPO / "sandbox" / "routes.json"
 def session(
     access_key: str = ACCESS_KEY_ID, secret: str = SECRET_ACCESS_KEY, token: str | None = None
 ) -> boto3.Session:
-    return boto3.Session(aws_access_key_id=access_key, aws_secret_access_key=secret, aws_session_token=token,
-                         region_name=REGION)
+    return boto3.Session(
+        aws_access_key_id=access_key, aws_secret_access_key=secret, aws_session_token=token, region_name=REGION
+    )
 
 
 def hub_session(endpoint_url: str) -> boto3.Session:
     """Credentials in the hub account, obtained the way ModelRelay obtains them: AssumeRole with ExternalId."""
     sts = session().client("sts", endpoint_url=endpoint_url)
-    creds = sts.assume_role(RoleArn=f"arn:aws:iam::{HUB_ACCOUNT_ID}:role/{HUB_ROLE_NAME}",
-                            RoleSessionName="modelrelay-sandbox", ExternalId=HUB_EXTERNAL_ID)["Credentials"]
+    creds = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{HUB_ACCOUNT_ID}:role/{HUB_ROLE_NAME}",
+        RoleSessionName="modelrelay-sandbox",
+        ExternalId=HUB_EXTERNAL_ID,
+    )["Credentials"]
     return session(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
 
 
@@ -60,15 +64,25 @@ def _routes() -> dict[str, Any]:
 def _seed_hub_account(endpoint_url: str) -> None:
     hub = hub_session(endpoint_url)
     iam = hub.client("iam", endpoint_url=endpoint_url)
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}, "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"sts:ExternalId": HUB_EXTERNAL_ID}}}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": HUB_EXTERNAL_ID}},
+            }
+        ],
+    }
     iam.create_role(RoleName=HUB_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))
     hub.client("s3", endpoint_url=endpoint_url).create_bucket(Bucket=HUB_BUCKET)
     hub.client("s3", endpoint_url=endpoint_url).put_bucket_versioning(
-        Bucket=HUB_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        Bucket=HUB_BUCKET, VersioningConfiguration={"Status": "Enabled"}
+    )
     hub.client("sagemaker", endpoint_url=endpoint_url).create_model_package_group(
-        ModelPackageGroupName=HUB_GROUP, ModelPackageGroupDescription="ModelRelay hub registry (sandbox)")
+        ModelPackageGroupName=HUB_GROUP, ModelPackageGroupDescription="ModelRelay hub registry (sandbox)"
+    )
 
 
 def _seed_spoke_account(endpoint_url: str) -> None:
@@ -82,14 +96,23 @@ def _seed_spoke_account(endpoint_url: str) -> None:
     # A multi-model endpoint, created as on AWS: model (Mode MultiModel) -> endpoint config -> endpoint.
     sagemaker.create_model(
         ModelName=f"{MME_ENDPOINT}-model",
-        PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/housing-inference:1",
-                          "Mode": "MultiModel", "ModelDataUrl": f"s3://{MME_BUCKET}/models/"},
+        PrimaryContainer={
+            "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/housing-inference:1",
+            "Mode": "MultiModel",
+            "ModelDataUrl": f"s3://{MME_BUCKET}/models/",
+        },
         ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker-execution",
     )
     sagemaker.create_endpoint_config(
         EndpointConfigName=f"{MME_ENDPOINT}-config",
-        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": f"{MME_ENDPOINT}-model",
-                             "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}],
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": f"{MME_ENDPOINT}-model",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
     )
     sagemaker.create_endpoint(EndpointName=MME_ENDPOINT, EndpointConfigName=f"{MME_ENDPOINT}-config")
     # Real-time endpoints of the endpoint routes, 2 instances each (a canary or linear step must be at most half
@@ -101,23 +124,41 @@ def _seed_spoke_account(endpoint_url: str) -> None:
         name = route["target"]["endpoint_name"]
         sagemaker.create_model(
             ModelName=f"{name}-v0",
-            PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-inference:1",
-                              "ModelDataUrl": f"s3://{DS_BUCKET}/{name}/v0/model.tar.gz"},
+            PrimaryContainer={
+                "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-inference:1",
+                "ModelDataUrl": f"s3://{DS_BUCKET}/{name}/v0/model.tar.gz",
+            },
             ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker-execution",
         )
         sagemaker.create_endpoint_config(
             EndpointConfigName=f"{name}-v0",
-            ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": f"{name}-v0", "InitialInstanceCount": 2,
-                                 "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}],
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": f"{name}-v0",
+                    "InitialInstanceCount": 2,
+                    "InstanceType": "ml.m5.large",
+                    "InitialVariantWeight": 1.0,
+                }
+            ],
         )
         sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-v0")
     cloudwatch = spoke.client("cloudwatch", endpoint_url=endpoint_url)
     for alarm, metric in zip(CANARY_ALARMS, ("Invocation5XXErrors", "ModelLatency"), strict=True):
         cloudwatch.put_metric_alarm(
-            AlarmName=alarm, Namespace="AWS/SageMaker", MetricName=metric, Statistic="Maximum", Period=60,
-            EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
-            Dimensions=[{"Name": "EndpointName", "Value": CANARY_ENDPOINT},
-                        {"Name": "VariantName", "Value": "AllTraffic"}])
+            AlarmName=alarm,
+            Namespace="AWS/SageMaker",
+            MetricName=metric,
+            Statistic="Maximum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            Dimensions=[
+                {"Name": "EndpointName", "Value": CANARY_ENDPOINT},
+                {"Name": "VariantName", "Value": "AllTraffic"},
+            ],
+        )
 
 
 @dataclass
@@ -140,13 +181,20 @@ def outputs_document(url: str, deployment: Deployment) -> dict[str, Any]:
     groups = []
     for route in _routes()["routes"]:
         target = route["target"]
-        groups.append({"name": route["model_package_group"], "route": target["kind"],
-                       "endpoint_name": target["endpoint_name"],
-                       "model_name": target.get("model_name") or route["model_package_group"],
-                       "auto_approve": bool((route.get("ingest") or {}).get("auto_approve"))})
-    resolve = (f"aws --endpoint-url {url} --region {REGION} dynamodb get-item --table-name {o['StateTableName']} "
-               f"--key '{{\"pk\": {{\"S\": \"pointer#{MME_ENDPOINT}#{{model}}\"}}}}' "
-               "--query Item.current.M.target_model.S --output text")
+        groups.append(
+            {
+                "name": route["model_package_group"],
+                "route": target["kind"],
+                "endpoint_name": target["endpoint_name"],
+                "model_name": target.get("model_name") or route["model_package_group"],
+                "auto_approve": bool((route.get("ingest") or {}).get("auto_approve")),
+            }
+        )
+    resolve = (
+        f"aws --endpoint-url {url} --region {REGION} dynamodb get-item --table-name {o['StateTableName']} "
+        f'--key \'{{"pk": {{"S": "pointer#{MME_ENDPOINT}#{{model}}"}}}}\' '
+        "--query Item.current.M.target_model.S --output text"
+    )
     return {
         "endpoint_url": url,
         "region": REGION,
@@ -186,20 +234,31 @@ def start(port: int | None = None, state_dir: Path | None = None, build_dir: Pat
         _seed_spoke_account(url)
         groups = ",".join(r["model_package_group"] for r in _routes()["routes"])
         deployment = deploy_stack(
-            session(), url, STACK_NAME,
-            {"WatchedModelPackageGroups": groups, "MmeArtifactBuckets": MME_BUCKET,
-             "SourceArtifactBuckets": DS_BUCKET, "HubBucketName": HUB_BUCKET,
-             "HubModelPackageGroupName": HUB_GROUP,
-             "HubRoleArn": f"arn:aws:iam::{HUB_ACCOUNT_ID}:role/{HUB_ROLE_NAME}", "HubExternalId": HUB_EXTERNAL_ID},
-            ROUTES_FILE, build_dir=build_dir,
+            session(),
+            url,
+            STACK_NAME,
+            {
+                "WatchedModelPackageGroups": groups,
+                "MmeArtifactBuckets": MME_BUCKET,
+                "SourceArtifactBuckets": DS_BUCKET,
+                "HubBucketName": HUB_BUCKET,
+                "HubModelPackageGroupName": HUB_GROUP,
+                "HubRoleArn": f"arn:aws:iam::{HUB_ACCOUNT_ID}:role/{HUB_ROLE_NAME}",
+                "HubExternalId": HUB_EXTERNAL_ID,
+            },
+            ROUTES_FILE,
+            build_dir=build_dir,
         )
         # What a person would be told, readable by scripts: an SQS queue subscribed to the topic.
         sqs = session().client("sqs", endpoint_url=url)
         queue_url = sqs.create_queue(QueueName="modelrelay-sandbox-notifications")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         session().client("sns", endpoint_url=url).subscribe(
-            TopicArn=deployment.outputs["NotificationTopicArn"], Protocol="sqs", Endpoint=queue_arn,
-            Attributes={"RawMessageDelivery": "true"})
+            TopicArn=deployment.outputs["NotificationTopicArn"],
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={"RawMessageDelivery": "true"},
+        )
         deployment.outputs["SandboxNotificationsQueueUrl"] = queue_url
     except BaseException:
         server.stop()

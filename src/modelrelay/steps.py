@@ -14,8 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # ---------- names the ASL uses ----------
 StepName = Literal[
-    "PreparePromotion", "RegisterInHub", "StageOnMme", "MovePointerBack",
-    "RolloutToEndpoint", "StartRollout", "CheckRollout", "FinishRollout",
+    "PreparePromotion",
+    "RegisterInHub",
+    "StageOnMme",
+    "MovePointerBack",
+    "RolloutToEndpoint",
+    "StartRollout",
+    "CheckRollout",
+    "FinishRollout",
 ]
 # Failures at these steps may come after UpdateEndpoint was accepted: the endpoint may already use the hub package.
 ENDPOINT_CHANGING_STEPS: frozenset[str] = frozenset({"StartRollout", "CheckRollout", "FinishRollout"})
@@ -202,8 +208,15 @@ class OutcomeRequest(StepRequest):
 
 # The state machine's data slots and their models (the Start state declares them, each step fills one).
 SLOTS: dict[str, type[BaseModel] | None] = {
-    "event": None, "execution": None, "plan": PromotionPlan, "hub": HubResult, "mme": MmeResult,
-    "rollout": RolloutState, "failure": StepFailure, "outcome": OutcomeResult, "outcome_error": TaskError,
+    "event": None,
+    "execution": None,
+    "plan": PromotionPlan,
+    "hub": HubResult,
+    "mme": MmeResult,
+    "rollout": RolloutState,
+    "failure": StepFailure,
+    "outcome": OutcomeResult,
+    "outcome_error": TaskError,
 }
 # DefinitionSubstitutions variable of each Lambda task → (its request, its result).
 FUNCTION_STEPS: dict[str, tuple[type[StepRequest], type[BaseModel]]] = {

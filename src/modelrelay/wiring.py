@@ -19,26 +19,37 @@ def _hub(s3: clients.S3Client, sagemaker: clients.SageMakerClient) -> Callable[[
     """Hub clients: this account's, or the cross-account role's (credentials refreshed before they expire)."""
     current = settings()
     if current.hub_role_arn:
-        return clients.HubSessionProvider(clients.client("sts"), current.hub_role_arn,
-                                          current.hub_external_id).clients
+        return clients.HubSessionProvider(clients.client("sts"), current.hub_role_arn, current.hub_external_id).clients
     local = clients.HubClients(s3=s3, sagemaker=sagemaker, account_id=current.account_id)
     return lambda: local
 
 
 def promotion_deps() -> PromotionDeps:
     s3, sagemaker = clients.client("s3"), clients.client("sagemaker")
-    return PromotionDeps(settings=settings(), routing=routing(), s3=s3, sagemaker=sagemaker, store=_store(),
-                         hub=_hub(s3, sagemaker))
+    return PromotionDeps(
+        settings=settings(), routing=routing(), s3=s3, sagemaker=sagemaker, store=_store(), hub=_hub(s3, sagemaker)
+    )
 
 
 def ingest_deps() -> IngestDeps:
-    return IngestDeps(settings=settings(), routing=routing(), s3=clients.client("s3"),
-                      sagemaker=clients.client("sagemaker"), store=_store(), sns=clients.client("sns"),
-                      events=clients.client("events"))
+    return IngestDeps(
+        settings=settings(),
+        routing=routing(),
+        s3=clients.client("s3"),
+        sagemaker=clients.client("sagemaker"),
+        store=_store(),
+        sns=clients.client("sns"),
+        events=clients.client("events"),
+    )
 
 
 def rollout_deps() -> RolloutDeps:
     sagemaker = clients.client("sagemaker")
-    return RolloutDeps(settings=settings(), routing=routing(), sagemaker=sagemaker,
-                       cloudwatch=clients.client("cloudwatch"), store=_store(),
-                       hub=_hub(clients.client("s3"), sagemaker))
+    return RolloutDeps(
+        settings=settings(),
+        routing=routing(),
+        sagemaker=sagemaker,
+        cloudwatch=clients.client("cloudwatch"),
+        store=_store(),
+        hub=_hub(clients.client("s3"), sagemaker),
+    )

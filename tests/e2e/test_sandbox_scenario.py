@@ -55,8 +55,7 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
 def outputs() -> Iterator[dict[str, Any]]:
     env = dict(os.environ, MODELRELAY_SANDBOX_PORT=str(free_port()))
     cli = [sys.executable, "-m", "modelrelay_sandbox.cli"]
-    subprocess.run([*cli, "up", "--port", env["MODELRELAY_SANDBOX_PORT"]], cwd=REPO, env=env, check=True,
-                   timeout=180)
+    subprocess.run([*cli, "up", "--port", env["MODELRELAY_SANDBOX_PORT"]], cwd=REPO, env=env, check=True, timeout=180)
     try:
         yield json.loads((REPO / ".sandbox" / "outputs.json").read_text())
     finally:
@@ -64,8 +63,11 @@ def outputs() -> Iterator[dict[str, Any]]:
 
 
 def test_drop_approve_promote_and_reject_like_a_user(outputs: dict[str, Any]) -> None:
-    session = boto3.Session(aws_access_key_id=outputs["access_key_id"],
-                            aws_secret_access_key=outputs["secret_access_key"], region_name=outputs["region"])
+    session = boto3.Session(
+        aws_access_key_id=outputs["access_key_id"],
+        aws_secret_access_key=outputs["secret_access_key"],
+        region_name=outputs["region"],
+    )
 
     def client(service: str) -> Any:
         return session.client(service, endpoint_url=outputs["endpoint_url"])
@@ -101,23 +103,35 @@ def test_drop_approve_promote_and_reject_like_a_user(outputs: dict[str, Any]) ->
     assert target_model == f"{group['model_name']}/{pending['ModelPackageVersion']}-{sha[:12]}.tar.gz"
     s3.head_object(Bucket=outputs["mme"]["bucket"], Key=outputs["mme"]["prefix"] + target_model)
     # And the hub account holds the artifact (read through the documented role)
-    creds = client("sts").assume_role(RoleArn=outputs["hub_role_arn"], RoleSessionName="e2e",
-                                      ExternalId=outputs["hub_external_id"])["Credentials"]
-    hub_s3 = boto3.client("s3", endpoint_url=outputs["endpoint_url"], region_name=outputs["region"],
-                          aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                          aws_session_token=creds["SessionToken"])
+    creds = client("sts").assume_role(
+        RoleArn=outputs["hub_role_arn"], RoleSessionName="e2e", ExternalId=outputs["hub_external_id"]
+    )["Credentials"]
+    hub_s3 = boto3.client(
+        "s3",
+        endpoint_url=outputs["endpoint_url"],
+        region_name=outputs["region"],
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
     hub_s3.head_object(Bucket=outputs["hub_bucket"], Key=f"artifacts/{group['name']}/{sha}.tar.gz")
     # When a malicious artifact is dropped, Then it is tagged with the reason and not registered
     bad_key = f"{outputs['ingest_prefix']}{group['name']}/evil.tar.gz"
-    s3.put_object(Bucket=outputs["ingest_bucket"], Key=bad_key,
-                  Body=make_tar_gz({"model.joblib": b"x", "../../etc/cron.d/evil": b"* * * * * root id\n"}))
+    s3.put_object(
+        Bucket=outputs["ingest_bucket"],
+        Key=bad_key,
+        Body=make_tar_gz({"model.joblib": b"x", "../../etc/cron.d/evil": b"* * * * * root id\n"}),
+    )
     tags = wait_for(lambda: s3.get_object_tagging(Bucket=outputs["ingest_bucket"], Key=bad_key)["TagSet"], "tags")
     assert {"Key": "modelrelay:reason", "Value": "path_traversal"} in tags
 
 
 def _client(outputs: dict[str, Any], service: str) -> Any:
-    return boto3.Session(aws_access_key_id=outputs["access_key_id"], aws_secret_access_key=outputs["secret_access_key"],
-                         region_name=outputs["region"]).client(service, endpoint_url=outputs["endpoint_url"])
+    return boto3.Session(
+        aws_access_key_id=outputs["access_key_id"],
+        aws_secret_access_key=outputs["secret_access_key"],
+        region_name=outputs["region"],
+    ).client(service, endpoint_url=outputs["endpoint_url"])
 
 
 def _package_with_sha(outputs: dict[str, Any], group: str, sha: str) -> dict[str, Any]:
@@ -137,8 +151,9 @@ def _package_with_sha(outputs: dict[str, Any], group: str, sha: str) -> dict[str
 def _drop(outputs: dict[str, Any], group: str) -> str:
     data = make_tar_gz({"model.joblib": uuid.uuid4().bytes * 100})
     sha = hashlib.sha256(data).hexdigest()
-    _client(outputs, "s3").put_object(Bucket=outputs["ingest_bucket"], Body=data,
-                                      Key=f"{outputs['ingest_prefix']}{group}/e2e-{sha[:8]}.tar.gz")
+    _client(outputs, "s3").put_object(
+        Bucket=outputs["ingest_bucket"], Body=data, Key=f"{outputs['ingest_prefix']}{group}/e2e-{sha[:8]}.tar.gz"
+    )
     return sha
 
 
@@ -155,15 +170,21 @@ def test_auto_approved_drop_is_promoted_without_a_human(outputs: dict[str, Any])
     resolve = outputs["resolve_command"].replace("{model}", group["model_name"])
     dynamodb = _client(outputs, "dynamodb")
     key = {"pk": {"S": f"pointer#{group['endpoint_name']}#{group['model_name']}"}}
-    wait_for(lambda: sha[:12] in str(dynamodb.get_item(TableName=outputs["state_table"], Key=key,
-                                                          ConsistentRead=True).get("Item", {})), "the pointer")
+    wait_for(
+        lambda: (
+            sha[:12]
+            in str(dynamodb.get_item(TableName=outputs["state_table"], Key=key, ConsistentRead=True).get("Item", {}))
+        ),
+        "the pointer",
+    )
     assert group["model_name"] in resolve  # the documented one-call resolution names the model's pointer
 
 
 def test_canary_rollout_succeeds_then_an_alarm_rolls_the_next_one_back(outputs: dict[str, Any]) -> None:
     canary = outputs["canary"]
-    group = next(g for g in outputs["groups"] if g["route"] == "endpoint" and g["endpoint_name"] == canary[
-        "endpoint_name"])
+    group = next(
+        g for g in outputs["groups"] if g["route"] == "endpoint" and g["endpoint_name"] == canary["endpoint_name"]
+    )
     sagemaker, cloudwatch = _client(outputs, "sagemaker"), _client(outputs, "cloudwatch")
     # Given an approved version on the canary route, Then the rollout succeeds on the new config
     sha = _drop(outputs, group["name"])

@@ -85,14 +85,14 @@ class Stack:
         sqs = self.client("sqs")
         messages = []
         while True:
-            batch = sqs.receive_message(QueueUrl=self.out["notifications_queue_url"], MaxNumberOfMessages=10,
-                                        MessageAttributeNames=["All"]).get("Messages", [])
+            batch = sqs.receive_message(
+                QueueUrl=self.out["notifications_queue_url"], MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+            ).get("Messages", [])
             if not batch:
                 return messages
             for message in batch:
                 messages.append(message)
-                sqs.delete_message(QueueUrl=self.out["notifications_queue_url"],
-                                   ReceiptHandle=message["ReceiptHandle"])
+                sqs.delete_message(QueueUrl=self.out["notifications_queue_url"], ReceiptHandle=message["ReceiptHandle"])
 
     def keys(self, bucket: str, prefix: str, hub: bool = False) -> list[str]:
         s3 = self.hub_client("s3") if hub else self.client("s3")
@@ -112,14 +112,21 @@ class Stack:
 
     def approve(self, package: dict[str, Any]) -> list[dict[str, Any]]:
         """Approve like a data scientist; return the package's settled executions (pending + approval)."""
-        self.client("sagemaker").update_model_package(ModelPackageArn=package["ModelPackageArn"],
-                                                      ModelApprovalStatus="Approved")
+        self.client("sagemaker").update_model_package(
+            ModelPackageArn=package["ModelPackageArn"], ModelApprovalStatus="Approved"
+        )
         return self.settled_executions(package["ModelPackageArn"], count=2, timeout=120)
 
     def pointer(self, model: str) -> dict[str, Any] | None:
-        item = self.client("dynamodb").get_item(
-            TableName=self.out["state_table"], Key={"pk": {"S": f"pointer#{self.out['mme']['endpoint_name']}#{model}"}},
-            ConsistentRead=True).get("Item")
+        item = (
+            self.client("dynamodb")
+            .get_item(
+                TableName=self.out["state_table"],
+                Key={"pk": {"S": f"pointer#{self.out['mme']['endpoint_name']}#{model}"}},
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
         return item
 
 

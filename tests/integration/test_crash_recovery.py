@@ -45,16 +45,30 @@ class FailingAt:
 
 def deps_for(stack: Stack, **overrides: Any) -> PromotionDeps:
     out = stack.out
-    hub = HubClients(s3=stack.hub_client("s3"), sagemaker=overrides.pop("hub_sagemaker", stack.hub_client("sagemaker")),
-                     account_id=out["hub_account_id"])
-    settings = Settings(region=out["region"], account_id=out["account_id"], ingest_bucket=out["ingest_bucket"],
-                        ingest_prefix=out["ingest_prefix"], hub_bucket=out["hub_bucket"],
-                        hub_model_package_group=out["hub_model_package_group"], state_table=out["state_table"],
-                        notification_topic_arn=out["notification_topic_arn"], event_bus_name="default")
-    values: dict[str, Any] = {"settings": settings, "routing": load_routing_config(environment.ROUTES_FILE),
-                              "s3": stack.client("s3"), "sagemaker": stack.client("sagemaker"),
-                              "store": Store(overrides.pop("dynamodb", stack.client("dynamodb")), out["state_table"]),
-                              "hub": lambda: hub}
+    hub = HubClients(
+        s3=stack.hub_client("s3"),
+        sagemaker=overrides.pop("hub_sagemaker", stack.hub_client("sagemaker")),
+        account_id=out["hub_account_id"],
+    )
+    settings = Settings(
+        region=out["region"],
+        account_id=out["account_id"],
+        ingest_bucket=out["ingest_bucket"],
+        ingest_prefix=out["ingest_prefix"],
+        hub_bucket=out["hub_bucket"],
+        hub_model_package_group=out["hub_model_package_group"],
+        state_table=out["state_table"],
+        notification_topic_arn=out["notification_topic_arn"],
+        event_bus_name="default",
+    )
+    values: dict[str, Any] = {
+        "settings": settings,
+        "routing": load_routing_config(environment.ROUTES_FILE),
+        "s3": stack.client("s3"),
+        "sagemaker": stack.client("sagemaker"),
+        "store": Store(overrides.pop("dynamodb", stack.client("dynamodb")), out["state_table"]),
+        "hub": lambda: hub,
+    }
     return PromotionDeps(**(values | overrides))
 
 
@@ -65,15 +79,26 @@ def approved_plan(stack: Stack, execution: str) -> PromotionPlan:
     rule = next(r["Name"] for r in events.list_rules()["Rules"] if "ModelPackageApproval" in r["Name"])
     events.disable_rule(Name=rule)
     try:
-        stack.client("sagemaker").update_model_package(ModelPackageArn=package["ModelPackageArn"],
-                                                       ModelApprovalStatus="Approved")
+        stack.client("sagemaker").update_model_package(
+            ModelPackageArn=package["ModelPackageArn"], ModelApprovalStatus="Approved"
+        )
     finally:
         events.enable_rule(Name=rule)
-    event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "SageMaker Model Package State Change",
-             "source": "aws.sagemaker", "account": stack.out["account_id"], "time": "2026-11-21T10:00:00Z",
-             "region": stack.out["region"], "resources": [package["ModelPackageArn"]],
-             "detail": {"ModelPackageGroupName": GROUP, "ModelPackageArn": package["ModelPackageArn"],
-                        "ModelApprovalStatus": "Approved"}}
+    event = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "SageMaker Model Package State Change",
+        "source": "aws.sagemaker",
+        "account": stack.out["account_id"],
+        "time": "2026-11-21T10:00:00Z",
+        "region": stack.out["region"],
+        "resources": [package["ModelPackageArn"]],
+        "detail": {
+            "ModelPackageGroupName": GROUP,
+            "ModelPackageArn": package["ModelPackageArn"],
+            "ModelApprovalStatus": "Approved",
+        },
+    }
     return prepare(event, execution, deps_for(stack))
 
 
@@ -83,9 +108,14 @@ def hub_objects(stack: Stack, sha: str) -> list[str]:
 
 def hub_packages_with(stack: Stack, sha: str) -> list[str]:
     group = stack.out["hub_model_package_group"]
-    return [p["ModelPackageArn"] for p in stack.packages(group, hub=True)
-            if (stack.describe(p["ModelPackageArn"], hub=True).get("CustomerMetadataProperties") or {})
-            .get("modelrelay:sha256") == sha]
+    return [
+        p["ModelPackageArn"]
+        for p in stack.packages(group, hub=True)
+        if (stack.describe(p["ModelPackageArn"], hub=True).get("CustomerMetadataProperties") or {}).get(
+            "modelrelay:sha256"
+        )
+        == sha
+    ]
 
 
 def test_killed_between_the_hub_copy_and_the_hub_package_then_rerun(stack: Stack) -> None:
@@ -153,8 +183,11 @@ def test_a_failed_promotion_is_rerun_with_force_and_completes_once(stack: Stack)
     RerunRequest.model_validate(request)
     sfn = stack.client("stepfunctions")
     rerun = sfn.start_execution(stateMachineArn=stack.out["state_machine_arn"], input=json.dumps(request))
-    done = wait_for(lambda: (d := sfn.describe_execution(executionArn=rerun["executionArn"]))["status"] != "RUNNING"
-                    and d, timeout=120, what="the re-run")
+    done = wait_for(
+        lambda: (d := sfn.describe_execution(executionArn=rerun["executionArn"]))["status"] != "RUNNING" and d,
+        timeout=120,
+        what="the re-run",
+    )
     # Then it succeeded with exactly one hub object and one hub package
     assert done["status"] == "SUCCEEDED"
     assert len(hub_objects(stack, sha)) == 1 and len(hub_packages_with(stack, sha)) == 1

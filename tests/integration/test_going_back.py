@@ -33,8 +33,9 @@ def test_rejecting_the_serving_mme_version_moves_the_pointer_back(stack: Stack) 
     second, second_sha = promoted(stack, MME_GROUP)
     assert second_sha[:12] in current_target(stack)
     # When the serving version is rejected
-    stack.client("sagemaker").update_model_package(ModelPackageArn=second["ModelPackageArn"],
-                                                   ModelApprovalStatus="Rejected")
+    stack.client("sagemaker").update_model_package(
+        ModelPackageArn=second["ModelPackageArn"], ModelApprovalStatus="Rejected"
+    )
     # Then the pointer is back on the first version, in one move, and the rejected one left the history
     wait_for(lambda: first_sha[:12] in current_target(stack), what="the pointer to move back")
     pointer = stack.pointer(MME_MODEL)
@@ -52,10 +53,12 @@ def test_manual_rollback_of_an_mme_model(stack: Stack) -> None:
     assert second_sha[:12] in current_target(stack)
     # When an operator rolls the group back (the documented state machine input)
     sfn = stack.client("stepfunctions")
-    arn = sfn.start_execution(stateMachineArn=stack.out["state_machine_arn"],
-                              input=json.dumps({"request": "rollback", "group": MME_GROUP}))["executionArn"]
-    described = wait_for(lambda: (d := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and d,
-                         what="the rollback")
+    arn = sfn.start_execution(
+        stateMachineArn=stack.out["state_machine_arn"], input=json.dumps({"request": "rollback", "group": MME_GROUP})
+    )["executionArn"]
+    described = wait_for(
+        lambda: (d := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and d, what="the rollback"
+    )
     # Then it succeeded and the previous version serves
     assert described["status"] == "SUCCEEDED"
     assert first_sha[:12] in current_target(stack)

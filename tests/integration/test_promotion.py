@@ -91,14 +91,31 @@ def test_second_delivery_of_the_same_drop_creates_nothing_new(stack: Stack) -> N
     head = stack.client("s3").head_object(Bucket=stack.out["ingest_bucket"], Key=key)
     before = len(stack.packages(MANUAL_GROUP))
     # When EventBridge delivers the same S3 event again (at-least-once delivery)
-    event_detail = {"version": "0", "bucket": {"name": stack.out["ingest_bucket"]},
-                    "object": {"key": key, "size": len(data), "etag": head["ETag"].strip('"'),
-                               "version-id": head["VersionId"], "sequencer": "00000000000000000001"},
-                    "request-id": "redelivery", "requester": stack.out["account_id"],
-                    "source-ip-address": "127.0.0.1", "reason": "PutObject"}
-    stack.client("events").put_events(Entries=[{"Source": "aws.s3", "DetailType": "Object Created",
-                                                "Detail": json.dumps(event_detail),
-                                                "Resources": [f"arn:aws:s3:::{stack.out['ingest_bucket']}"]}])
+    event_detail = {
+        "version": "0",
+        "bucket": {"name": stack.out["ingest_bucket"]},
+        "object": {
+            "key": key,
+            "size": len(data),
+            "etag": head["ETag"].strip('"'),
+            "version-id": head["VersionId"],
+            "sequencer": "00000000000000000001",
+        },
+        "request-id": "redelivery",
+        "requester": stack.out["account_id"],
+        "source-ip-address": "127.0.0.1",
+        "reason": "PutObject",
+    }
+    stack.client("events").put_events(
+        Entries=[
+            {
+                "Source": "aws.s3",
+                "DetailType": "Object Created",
+                "Detail": json.dumps(event_detail),
+                "Resources": [f"arn:aws:s3:::{stack.out['ingest_bucket']}"],
+            }
+        ]
+    )
     # Then no new package appears
     with pytest.raises(TimeoutError):
         wait_for(lambda: len(stack.packages(MANUAL_GROUP)) > before, timeout=5, what="a duplicate package")
@@ -117,11 +134,20 @@ def test_stale_approval_event_is_skipped_touching_nothing(stack: Stack) -> None:
     late = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in late.items() if k != "ResponseMetadata"}
     stack.client("stepfunctions").start_execution(
         stateMachineArn=stack.out["state_machine_arn"],
-        input=json.dumps({"version": "0", "id": str(uuid.uuid4()),
-                          "detail-type": "SageMaker Model Package State Change",
-                          "source": "aws.sagemaker", "account": stack.out["account_id"],
-                          "time": "2026-11-20T09:14:05Z", "region": stack.out["region"], "resources": [arn],
-                          "detail": late}))
+        input=json.dumps(
+            {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "SageMaker Model Package State Change",
+                "source": "aws.sagemaker",
+                "account": stack.out["account_id"],
+                "time": "2026-11-20T09:14:05Z",
+                "region": stack.out["region"],
+                "resources": [arn],
+                "detail": late,
+            }
+        ),
+    )
     executions = stack.settled_executions(arn, count=2)
     # Then nothing was promoted: no hub artifact, no MME object
     assert all(e["status"] == "SUCCEEDED" for e in executions)
@@ -131,15 +157,27 @@ def test_stale_approval_event_is_skipped_touching_nothing(stack: Stack) -> None:
 
 def test_drop_for_an_unknown_group_is_rejected_and_not_created(stack: Stack) -> None:
     key = stack.drop("no-such-group", good_artifact())
-    tags = wait_for(lambda: stack.client("s3").get_object_tagging(Bucket=stack.out["ingest_bucket"], Key=key)["TagSet"],
-                    what="rejection tags")
+    tags = wait_for(
+        lambda: stack.client("s3").get_object_tagging(Bucket=stack.out["ingest_bucket"], Key=key)["TagSet"],
+        what="rejection tags",
+    )
     assert {"Key": "modelrelay:reason", "Value": "unknown_group"} in tags
     groups = stack.client("sagemaker").list_model_package_groups()["ModelPackageGroupSummaryList"]
     assert "no-such-group" not in {g["ModelPackageGroupName"] for g in groups}
 
 
-BAD_DROPS = ["not_gzip_plain_tar", "truncated_gzip", "gzip_of_text", "empty_tar", "absolute_path",
-             "traversal_dotdot", "duplicate_name", "fifo", "char_device", "oversized_object"]
+BAD_DROPS = [
+    "not_gzip_plain_tar",
+    "truncated_gzip",
+    "gzip_of_text",
+    "empty_tar",
+    "absolute_path",
+    "traversal_dotdot",
+    "duplicate_name",
+    "fifo",
+    "char_device",
+    "oversized_object",
+]
 
 
 @pytest.mark.parametrize("case", BAD_DROPS)
@@ -148,8 +186,10 @@ def test_bad_artifact_drop_is_rejected_with_its_reason_and_nothing_written(stack
     # Given a hostile or broken artifact, When it is dropped
     key = stack.drop(MANUAL_GROUP, build(), name=f"bad-{case}.tar.gz")
     # Then the object carries the specific reason and no package records it
-    tags = wait_for(lambda: stack.client("s3").get_object_tagging(Bucket=stack.out["ingest_bucket"], Key=key)["TagSet"],
-                    what="rejection tags")
+    tags = wait_for(
+        lambda: stack.client("s3").get_object_tagging(Bucket=stack.out["ingest_bucket"], Key=key)["TagSet"],
+        what="rejection tags",
+    )
     assert {"Key": "modelrelay:reason", "Value": reason} in tags
     for summary in stack.packages(MANUAL_GROUP):
         assert key not in (summary.get("ModelPackageDescription") or "")
@@ -160,9 +200,13 @@ def test_approved_package_with_a_malicious_artifact_fails_clearly_and_writes_not
     key = f"bad/{uuid.uuid4()}.tar.gz"
     stack.client("s3").put_object(Bucket=DS_BUCKET, Key=key, Body=malicious_traversal_artifact())
     arn = stack.client("sagemaker").create_model_package(
-        ModelPackageGroupName=MANUAL_GROUP, ModelApprovalStatus="Approved",
-        InferenceSpecification={"Containers": [{"Image": "img:1", "ModelDataUrl": f"s3://{DS_BUCKET}/{key}"}],
-                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+        ModelPackageGroupName=MANUAL_GROUP,
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": "img:1", "ModelDataUrl": f"s3://{DS_BUCKET}/{key}"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
     )["ModelPackageArn"]
     # When its approval is processed
     executions = stack.settled_executions(arn)
@@ -187,13 +231,25 @@ def test_second_delivery_of_an_approval_creates_nothing_new(stack: Stack) -> Non
     hub_before = len(stack.packages(hub_group, hub=True))
     stack.notifications()
     # When the same approval event is delivered again
-    event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "SageMaker Model Package State Change",
-             "source": "aws.sagemaker", "account": stack.out["account_id"], "time": "2026-11-20T09:14:05Z",
-             "region": stack.out["region"], "resources": [arn],
-             "detail": {"ModelPackageGroupName": AUTO_GROUP, "ModelPackageArn": arn,
-                        "ModelApprovalStatus": "Approved", "ModelPackageVersion": package["ModelPackageVersion"]}}
-    stack.client("stepfunctions").start_execution(stateMachineArn=stack.out["state_machine_arn"],
-                                                  input=json.dumps(event))
+    event = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "SageMaker Model Package State Change",
+        "source": "aws.sagemaker",
+        "account": stack.out["account_id"],
+        "time": "2026-11-20T09:14:05Z",
+        "region": stack.out["region"],
+        "resources": [arn],
+        "detail": {
+            "ModelPackageGroupName": AUTO_GROUP,
+            "ModelPackageArn": arn,
+            "ModelApprovalStatus": "Approved",
+            "ModelPackageVersion": package["ModelPackageVersion"],
+        },
+    }
+    stack.client("stepfunctions").start_execution(
+        stateMachineArn=stack.out["state_machine_arn"], input=json.dumps(event)
+    )
     executions = stack.settled_executions(arn, count=2)
     # Then it ends quietly: no second hub package, no second success notification
     assert {e["status"] for e in executions} == {"SUCCEEDED"}
@@ -209,8 +265,15 @@ def test_large_objects_are_copied_server_side_in_parts(stack: Stack) -> None:
     body = uuid.uuid4().bytes * (12 * 1024 * 1024 // 16)
     s3.put_object(Bucket=DS_BUCKET, Key="big/model.tar.gz", Body=body)
     # When it is copied with the multipart path
-    s3ops.multipart_copy(s3, {"Bucket": DS_BUCKET, "Key": "big/model.tar.gz"}, len(body), DS_BUCKET,
-                         "big/copy.tar.gz", {s3ops.SHA256_METADATA: "x"}, part_size=5 * 1024 * 1024)
+    s3ops.multipart_copy(
+        s3,
+        {"Bucket": DS_BUCKET, "Key": "big/model.tar.gz"},
+        len(body),
+        DS_BUCKET,
+        "big/copy.tar.gz",
+        {s3ops.SHA256_METADATA: "x"},
+        part_size=5 * 1024 * 1024,
+    )
     # Then the copy is byte-identical, made of 3 parts, and carries the metadata
     head = s3.head_object(Bucket=DS_BUCKET, Key="big/copy.tar.gz")
     assert head["ETag"].strip('"').endswith("-3")

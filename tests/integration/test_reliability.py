@@ -47,8 +47,11 @@ REPO = Path(__file__).resolve().parents[2]
 MANUAL_GROUP = "housing-newyork-ny"  # MME model NewYork_NY, drops wait for a human approval
 AUTO_GROUP = "housing-chicago-il"  # MME model Chicago_IL, drops are auto-approved
 MODEL = {MANUAL_GROUP: "NewYork_NY", AUTO_GROUP: "Chicago_IL"}
-TEST_CLIENT_CONFIG = Config(user_agent_extra=fault_injection.DEFAULT_EXCLUDE_USER_AGENT,
-                            retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=80)
+TEST_CLIENT_CONFIG = Config(
+    user_agent_extra=fault_injection.DEFAULT_EXCLUDE_USER_AGENT,
+    retries={"mode": "standard", "max_attempts": 10},
+    max_pool_connections=80,
+)
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,10 @@ class Harness:
         self.events: list[dict[str, Any]] = []  # ModelRelay's events (source "modelrelay") in arrival order
         self.inputs: list[dict[str, Any]] = []  # S3 and SageMaker events on the default bus
         self.notes: list[str] = []  # notification bodies (the SNS topic's SQS subscription)
-        self._queues = {"events": self._capture("reliability-modelrelay-events", {"source": ["modelrelay"]}),
-                        "inputs": self._capture("reliability-aws-events", {"source": ["aws.s3", "aws.sagemaker"]})}
+        self._queues = {
+            "events": self._capture("reliability-modelrelay-events", {"source": ["modelrelay"]}),
+            "inputs": self._capture("reliability-aws-events", {"source": ["aws.s3", "aws.sagemaker"]}),
+        }
         self.approval_rule = self._rule(self.out["state_machine_arn"], "SageMaker Model Package State Change")
         ingest_name = self.env.deployment.resources["IngestFunction"]
         self.ingest_arn = self.client("lambda").get_function(FunctionName=ingest_name)["Configuration"]["FunctionArn"]
@@ -93,9 +98,12 @@ class Harness:
     def _rule(self, target_arn: str, detail_type: str) -> str:
         """The one rule of the default bus delivering ``detail_type`` events to ``target_arn``."""
         events = self.client("events")
-        names = [name for name in events.list_rule_names_by_target(TargetArn=target_arn)["RuleNames"]
-                 if detail_type in json.loads(events.describe_rule(Name=name).get("EventPattern") or "{}").get(
-                     "detail-type", [])]
+        names = [
+            name
+            for name in events.list_rule_names_by_target(TargetArn=target_arn)["RuleNames"]
+            if detail_type
+            in json.loads(events.describe_rule(Name=name).get("EventPattern") or "{}").get("detail-type", [])
+        ]
         assert len(names) == 1, names
         return names[0]
 
@@ -103,8 +111,9 @@ class Harness:
         with self._lock:
             if (service, hub) not in self._clients:
                 session = self._hub_session if hub else self._session
-                self._clients[(service, hub)] = session.client(service, endpoint_url=self.env.url,
-                                                               config=TEST_CLIENT_CONFIG)
+                self._clients[(service, hub)] = session.client(
+                    service, endpoint_url=self.env.url, config=TEST_CLIENT_CONFIG
+                )
             return self._clients[(service, hub)]
 
     # ------------------------------------------------------------------ captured events and notifications
@@ -119,8 +128,9 @@ class Harness:
 
     def close(self) -> None:
         events, sqs = self.client("events"), self.client("sqs")
-        for name, url in zip(("reliability-modelrelay-events", "reliability-aws-events"), self._queues.values(),
-                             strict=True):
+        for name, url in zip(
+            ("reliability-modelrelay-events", "reliability-aws-events"), self._queues.values(), strict=True
+        ):
             events.remove_targets(Rule=name, Ids=["capture"])
             events.delete_rule(Name=name)
             sqs.delete_queue(QueueUrl=url)
@@ -130,13 +140,15 @@ class Harness:
         sqs = self.client("sqs")
         found: list[tuple[str, int]] = []
         while True:
-            batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60,
-                                        AttributeNames=["SentTimestamp"]).get("Messages", [])
+            batch = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60, AttributeNames=["SentTimestamp"]
+            ).get("Messages", [])
             if not batch:
                 return found
             found += [(m["Body"], int(m["Attributes"]["SentTimestamp"])) for m in batch]
-            sqs.delete_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)])
+            sqs.delete_message_batch(
+                QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
+            )
 
     def refresh(self) -> None:
         for body, sent in self._drain(self._queues["events"]):
@@ -148,8 +160,11 @@ class Harness:
     def emitted(self, detail_type: str, **detail: Any) -> list[dict[str, Any]]:
         """ModelRelay events of ``detail_type`` whose detail has all the given values."""
         self.refresh()
-        return [e for e in self.events if e["detail-type"] == detail_type
-                and all(e["detail"].get(k) == v for k, v in detail.items())]
+        return [
+            e
+            for e in self.events
+            if e["detail-type"] == detail_type and all(e["detail"].get(k) == v for k, v in detail.items())
+        ]
 
     def succeeded(self, arn: str) -> list[dict[str, Any]]:
         return self.emitted("Promotion Succeeded", package_arn=arn)
@@ -160,6 +175,7 @@ class Harness:
 
     def captured(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30) -> dict[str, Any]:
         """The one captured AWS event matching ``predicate`` (waits for it)."""
+
         def find() -> list[dict[str, Any]]:
             self.refresh()
             return [e for e in self.inputs if "replay-name" not in e and predicate(e)]
@@ -171,12 +187,20 @@ class Harness:
     def status_events(self, arn: str) -> list[dict[str, Any]]:
         """The SageMaker state change events of the package, in the order they were emitted."""
         self.refresh()
-        return [{k: v for k, v in e.items() if k != "_sent_ms"} for e in self.inputs
-                if e["source"] == "aws.sagemaker" and "replay-name" not in e and e["detail"]["ModelPackageArn"] == arn]
+        return [
+            {k: v for k, v in e.items() if k != "_sent_ms"}
+            for e in self.inputs
+            if e["source"] == "aws.sagemaker" and "replay-name" not in e and e["detail"]["ModelPackageArn"] == arn
+        ]
 
     def approval_event(self, arn: str, status: str = "Approved") -> dict[str, Any]:
-        return self.captured(lambda e: e["source"] == "aws.sagemaker" and e["detail"]["ModelPackageArn"] == arn
-                             and e["detail"]["ModelApprovalStatus"] == status)
+        return self.captured(
+            lambda e: (
+                e["source"] == "aws.sagemaker"
+                and e["detail"]["ModelPackageArn"] == arn
+                and e["detail"]["ModelApprovalStatus"] == status
+            )
+        )
 
     def drop_event(self, art: Artifact) -> dict[str, Any]:
         return self.captured(lambda e: e["source"] == "aws.s3" and e["detail"]["object"]["key"] == art.key)
@@ -201,21 +225,28 @@ class Harness:
 
     def put_on_bus(self, event: dict[str, Any]) -> None:
         """Deliver an S3 event again through the default bus (EventBridge's at-least-once duplicate)."""
-        response = self.client("events").put_events(Entries=[{
-            "Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(event["detail"]),
-            "Resources": event["resources"]}])
+        response = self.client("events").put_events(
+            Entries=[
+                {
+                    "Source": event["source"],
+                    "DetailType": event["detail-type"],
+                    "Detail": json.dumps(event["detail"]),
+                    "Resources": event["resources"],
+                }
+            ]
+        )
         assert response["FailedEntryCount"] == 0, response
 
     def start(self, event: dict[str, Any]) -> str:
         """Deliver an approval event to the promotion state machine, as the approval rule's target does."""
         arn: str = self.client("stepfunctions").start_execution(
-            stateMachineArn=self.out["state_machine_arn"], input=json.dumps(event))["executionArn"]
+            stateMachineArn=self.out["state_machine_arn"], input=json.dumps(event)
+        )["executionArn"]
         return arn
 
     def registered(self, art: Artifact, timeout: float = 60) -> str:
         """The ARN of the (single) package registered for the artifact; waits for it."""
-        arns = wait_for(lambda: self.packages(art.group, art.sha), timeout=timeout,
-                        what=f"registration of {art.key}")
+        arns = wait_for(lambda: self.packages(art.group, art.sha), timeout=timeout, what=f"registration of {art.key}")
         assert len(arns) == 1, arns
         return str(arns[0])
 
@@ -236,8 +267,9 @@ class Harness:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the sandbox did not settle within {timeout:.0f} s")
             idle = wait_idle(max(deadline - time.monotonic(), 0))
-            running = sfn.list_executions(stateMachineArn=self.out["state_machine_arn"],
-                                          statusFilter="RUNNING")["executions"]
+            running = sfn.list_executions(stateMachineArn=self.out["state_machine_arn"], statusFilter="RUNNING")[
+                "executions"
+            ]
             calm = calm + 1 if idle and not running else 0
             time.sleep(0.1)
 
@@ -248,8 +280,11 @@ class Harness:
         found: list[str] = []
         paginator = self.client("sagemaker", hub).get_paginator("list_model_packages")
         for page in paginator.paginate(ModelPackageGroupName=group):
-            found += [s["ModelPackageArn"] for s in page["ModelPackageSummaryList"]
-                      if sha in (s.get("ModelPackageDescription") or "")]
+            found += [
+                s["ModelPackageArn"]
+                for s in page["ModelPackageSummaryList"]
+                if sha in (s.get("ModelPackageDescription") or "")
+            ]
         return found
 
     def hub_packages(self, art: Artifact) -> list[str]:
@@ -259,30 +294,48 @@ class Harness:
         """(object versions, delete markers) of the artifact's content-addressed hub key."""
         key = f"artifacts/{art.group}/{art.sha}.tar.gz"
         listed = self.client("s3", hub=True).list_object_versions(Bucket=self.out["hub_bucket"], Prefix=key)
-        return (len([v for v in listed.get("Versions", []) if v["Key"] == key]),
-                len([m for m in listed.get("DeleteMarkers", []) if m["Key"] == key]))
+        return (
+            len([v for v in listed.get("Versions", []) if v["Key"] == key]),
+            len([m for m in listed.get("DeleteMarkers", []) if m["Key"] == key]),
+        )
 
     def mme_objects(self, art: Artifact) -> list[str]:
         mme = self.out["mme"]
         keys: list[str] = []
-        for page in self.client("s3").get_paginator("list_objects_v2").paginate(
-                Bucket=mme["bucket"], Prefix=f"{mme['prefix']}{art.model}/"):
+        for page in (
+            self.client("s3")
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=mme["bucket"], Prefix=f"{mme['prefix']}{art.model}/")
+        ):
             keys += [o["Key"] for o in page.get("Contents", []) if art.sha[:12] in o["Key"]]
         return keys
 
     def pointer(self, model: str) -> dict[str, Any]:
-        item = self.client("dynamodb").get_item(
-            TableName=self.out["state_table"], ConsistentRead=True,
-            Key={"pk": {"S": f"pointer#{self.out['mme']['endpoint_name']}#{model}"}}).get("Item")
+        item = (
+            self.client("dynamodb")
+            .get_item(
+                TableName=self.out["state_table"],
+                ConsistentRead=True,
+                Key={"pk": {"S": f"pointer#{self.out['mme']['endpoint_name']}#{model}"}},
+            )
+            .get("Item")
+        )
         if not item:
             return {"revision": 0, "current": None, "history": []}
-        return {"revision": int(item["revision"]["N"]), "current": item["current"]["M"]["target_model"]["S"],
-                "history": [h["M"]["target_model"]["S"] for h in item.get("history", {}).get("L", [])]}
+        return {
+            "revision": int(item["revision"]["N"]),
+            "current": item["current"]["M"]["target_model"]["S"],
+            "history": [h["M"]["target_model"]["S"] for h in item.get("history", {}).get("L", [])],
+        }
 
     def executions(self, status: str) -> int:
         sfn = self.client("stepfunctions")
-        return sum(len(page["executions"]) for page in sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=self.out["state_machine_arn"], statusFilter=status))
+        return sum(
+            len(page["executions"])
+            for page in sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=self.out["state_machine_arn"], statusFilter=status
+            )
+        )
 
     def status_of(self, execution_name: str) -> str:
         sm = self.out["state_machine_arn"]
@@ -291,19 +344,24 @@ class Harness:
 
     def path_end(self, execution_arn: str) -> str:
         """The last state an execution entered (``Promoted``, ``AlreadyHandled``, ``Skipped``...)."""
-        history = self.client("stepfunctions").get_execution_history(executionArn=execution_arn,
-                                                                     maxResults=1000)["events"]
-        entered = sorted((e["id"], e["stateEnteredEventDetails"]["name"]) for e in history
-                         if e["type"].endswith("StateEntered"))
+        history = self.client("stepfunctions").get_execution_history(executionArn=execution_arn, maxResults=1000)[
+            "events"
+        ]
+        entered = sorted(
+            (e["id"], e["stateEnteredEventDetails"]["name"]) for e in history if e["type"].endswith("StateEntered")
+        )
         return str(entered[-1][1])
 
     def dlq_depths(self) -> list[int]:
         depths = []
         for url in self.out["dead_letter_queue_urls"]:
-            attributes = self.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=[
-                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-            depths.append(int(attributes["ApproximateNumberOfMessages"])
-                          + int(attributes["ApproximateNumberOfMessagesNotVisible"]))
+            attributes = self.client("sqs").get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+            )["Attributes"]
+            depths.append(
+                int(attributes["ApproximateNumberOfMessages"])
+                + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+            )
         return depths
 
     def assert_promoted_once(self, art: Artifact, arn: str) -> None:
@@ -363,15 +421,18 @@ def version_of(rel: Harness, arn: str) -> int:
 
 # service -> (a harmless call, the (HTTP status, error code) pairs AWS answers a throttle / a server error with)
 WIRE_FORMATS: dict[str, tuple[Callable[[Any], Any], set[tuple[int, str]]]] = {
-    "s3": (lambda c: c.list_objects_v2(Bucket="modelrelay-sandbox-mme", MaxKeys=1),
-           {(503, "SlowDown"), (500, "InternalError")}),
-    "sagemaker": (lambda c: c.list_model_package_groups(MaxResults=1),
-                  {(400, "ThrottlingException"), (500, "InternalFailure")}),
+    "s3": (
+        lambda c: c.list_objects_v2(Bucket="modelrelay-sandbox-mme", MaxKeys=1),
+        {(503, "SlowDown"), (500, "InternalError")},
+    ),
+    "sagemaker": (
+        lambda c: c.list_model_package_groups(MaxResults=1),
+        {(400, "ThrottlingException"), (500, "InternalFailure")},
+    ),
     "dynamodb": (lambda c: c.list_tables(Limit=1), {(400, "ThrottlingException"), (500, "InternalServerError")}),
     "sns": (lambda c: c.list_topics(), {(400, "Throttling"), (500, "InternalFailure")}),
     "sts": (lambda c: c.get_caller_identity(), {(400, "Throttling"), (500, "InternalFailure")}),
-    "lambda": (lambda c: c.list_functions(MaxItems=1),
-               {(429, "TooManyRequestsException"), (500, "ServiceException")}),
+    "lambda": (lambda c: c.list_functions(MaxItems=1), {(429, "TooManyRequestsException"), (500, "ServiceException")}),
 }
 
 
@@ -387,8 +448,10 @@ def test_fault_injection_answers_in_each_protocols_wire_format_and_spares_the_te
         for service, (call, _) in WIRE_FORMATS.items():
             with pytest.raises(ClientError) as raised:
                 call(session.client(service, endpoint_url=rel.env.url, config=unmarked))
-            answers[service] = (raised.value.response["ResponseMetadata"]["HTTPStatusCode"],
-                                raised.value.response["Error"]["Code"])
+            answers[service] = (
+                raised.value.response["ResponseMetadata"]["HTTPStatusCode"],
+                raised.value.response["Error"]["Code"],
+            )
             call(rel.client(service))  # never faulted
         with urllib.request.urlopen(f"{rel.env.url}/moto-api/config", timeout=5) as moto_api:  # noqa: S310
             assert json.load(moto_api)  # moto answers its own API (201), never faulted
@@ -454,8 +517,12 @@ def test_an_approval_delivered_three_times_promotes_exactly_once(rel: Harness, m
     # one hub package, one hub artifact version, one MME object, one pointer move, one notification, one event
     rel.assert_promoted_once(art, arn)
     rel.assert_moved_once(before, art, version_of(rel, arn))
-    assert rel.client("sagemaker").describe_model_package(ModelPackageName=arn)[
-        "CustomerMetadataProperties"]["modelrelay:status"] == "PromotionSucceeded"
+    assert (
+        rel.client("sagemaker").describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"][
+            "modelrelay:status"
+        ]
+        == "PromotionSucceeded"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- 2. ordering
@@ -478,8 +545,11 @@ def test_out_of_order_status_events_end_in_the_state_of_the_current_status(rel: 
     with rel.withheld(rel.approval_rule):
         for status in changes:
             rel.set_status(arn, status)
-        history = wait_for(lambda: len(rel.status_events(arn)) == 1 + len(changes) and rel.status_events(arn),
-                           timeout=30, what="the status change events")
+        history = wait_for(
+            lambda: len(rel.status_events(arn)) == 1 + len(changes) and rel.status_events(arn),
+            timeout=30,
+            what="the status change events",
+        )
     events = history[1:]  # [0]: the package's creation (PendingManualApproval), already handled
     assert [e["detail"]["ModelApprovalStatus"] for e in events] == changes
     # When the events arrive out of order, each after the previous one was handled
@@ -499,8 +569,9 @@ def test_out_of_order_status_events_end_in_the_state_of_the_current_status(rel: 
         assert rel.mme_objects(art) == []
         assert rel.succeeded(arn) == []
         assert rel.pointer(art.model) == before
-        metadata = rel.client("sagemaker").describe_model_package(ModelPackageName=arn).get(
-            "CustomerMetadataProperties") or {}
+        metadata = (
+            rel.client("sagemaker").describe_model_package(ModelPackageName=arn).get("CustomerMetadataProperties") or {}
+        )
         assert "modelrelay:status" not in metadata
 
 
@@ -521,15 +592,20 @@ def test_promotions_complete_exactly_once_while_aws_throttles_and_fails_20_perce
         for art in arts:
             rel.drop(art)
         arns = [rel.registered(art, timeout=120) for art in arts]
-        wait_for(lambda: all(rel.succeeded(arn) or rel.emitted("Promotion Failed", package_arn=arn) for arn in arns),
-                 timeout=180, what="the outcomes of 5 promotions under faults")
+        wait_for(
+            lambda: all(rel.succeeded(arn) or rel.emitted("Promotion Failed", package_arn=arn) for arn in arns),
+            timeout=180,
+            what="the outcomes of 5 promotions under faults",
+        )
         rel.quiesce()
     finally:
         fault_injection.disable(rel.env.server)
     elapsed = time.monotonic() - started
     stats = injector.stats()
-    print(f"\nfault injection at 20 %: {stats['total']} faults injected in {stats['eligible']} eligible calls "
-          f"during 5 promotions ({elapsed:.1f} s): {stats}")
+    print(
+        f"\nfault injection at 20 %: {stats['total']} faults injected in {stats['eligible']} eligible calls "
+        f"during 5 promotions ({elapsed:.1f} s): {stats}"
+    )
     # Then every promotion succeeded, exactly once, and nothing was duplicated, failed or dead-lettered
     assert stats["total"] > 0
     for art, arn in zip(arts, arns, strict=True):
@@ -539,8 +615,9 @@ def test_promotions_complete_exactly_once_while_aws_throttles_and_fails_20_perce
         assert rel.status_of(rel.succeeded(arn)[0]["detail"]["execution"]) == "SUCCEEDED"
     after = rel.pointer(MODEL[AUTO_GROUP])
     assert after["revision"] == before["revision"] + 5
-    targets = {f"{MODEL[AUTO_GROUP]}/{version_of(rel, arn)}-{art.sha[:12]}.tar.gz" for art, arn in zip(arts, arns,
-                                                                                                      strict=True)}
+    targets = {
+        f"{MODEL[AUTO_GROUP]}/{version_of(rel, arn)}-{art.sha[:12]}.tar.gz" for art, arn in zip(arts, arns, strict=True)
+    }
     assert {after["current"], *after["history"][:4]} == targets
     assert rel.executions("FAILED") == failed_before
     assert rel.dlq_depths() == dlq_before
@@ -552,12 +629,30 @@ def test_promotions_complete_exactly_once_while_aws_throttles_and_fails_20_perce
 def redrive(rel: Harness, queue_url: str, target_arn: str) -> dict[str, int]:
     """The operator's command: ``python -m modelrelay.ops.redrive`` (as ``make redrive`` runs it)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    env |= {"AWS_ACCESS_KEY_ID": environment.ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": environment.SECRET_ACCESS_KEY,
-            "AWS_DEFAULT_REGION": environment.REGION,
-            "PYTHONPATH": str(REPO / "sandbox")}
-    done = subprocess.run([sys.executable, "-m", "modelrelay.ops.redrive", "--queue-url", queue_url,
-                           "--target-arn", target_arn, "--endpoint-url", rel.env.url],
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    env |= {
+        "AWS_ACCESS_KEY_ID": environment.ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": environment.SECRET_ACCESS_KEY,
+        "AWS_DEFAULT_REGION": environment.REGION,
+        "PYTHONPATH": str(REPO / "sandbox"),
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modelrelay.ops.redrive",
+            "--queue-url",
+            queue_url,
+            "--target-arn",
+            target_arn,
+            "--endpoint-url",
+            rel.env.url,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     report: dict[str, int] = json.loads(done.stdout.strip().splitlines()[-1])
     return report
@@ -566,23 +661,38 @@ def redrive(rel: Harness, queue_url: str, target_arn: str) -> dict[str, int]:
 def eventbridge_dead_letter(rel: Harness, event: dict[str, Any], rule: str, target_arn: str) -> None:
     """Put ``event`` in the approval DLQ exactly as EventBridge does when its retries run out."""
     rule_arn = rel.client("events").describe_rule(Name=rule)["Arn"]
-    attributes = {"RULE_ARN": rule_arn, "TARGET_ARN": target_arn, "ERROR_CODE": "THROTTLING",
-                  "ERROR_MESSAGE": "Rate exceeded", "RETRY_ATTEMPTS": "185",
-                  "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts"}
-    rel.client("sqs").send_message(QueueUrl=rel.approval_dlq, MessageBody=json.dumps(event), MessageAttributes={
-        k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()})
+    attributes = {
+        "RULE_ARN": rule_arn,
+        "TARGET_ARN": target_arn,
+        "ERROR_CODE": "THROTTLING",
+        "ERROR_MESSAGE": "Rate exceeded",
+        "RETRY_ATTEMPTS": "185",
+        "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
+    }
+    rel.client("sqs").send_message(
+        QueueUrl=rel.approval_dlq,
+        MessageBody=json.dumps(event),
+        MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+    )
 
 
 def lambda_failure_record(rel: Harness, event: dict[str, Any]) -> str:
     """The ingest function's OnFailure destination record for ``event`` (retries exhausted)."""
-    return json.dumps({
-        "version": "1.0", "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": f"{rel.ingest_arn}:$LATEST",
-                           "condition": "RetriesExhausted", "approximateInvokeCount": 3},
-        "requestPayload": event,
-        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-        "responsePayload": {"errorMessage": "Rate exceeded", "errorType": "ClientError"},
-    })
+    return json.dumps(
+        {
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": f"{rel.ingest_arn}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": 3,
+            },
+            "requestPayload": event,
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "responsePayload": {"errorMessage": "Rate exceeded", "errorType": "ClientError"},
+        }
+    )
 
 
 def test_redriving_the_approval_dlq_twice_promotes_exactly_once(rel: Harness) -> None:
@@ -639,8 +749,7 @@ class _FailingCreate:
         return getattr(self._real, name)
 
     def create_model_package(self, **_: Any) -> Any:
-        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
-                          "CreateModelPackage")
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "CreateModelPackage")
 
 
 def test_a_drop_whose_invocation_failed_after_claiming_is_registered_by_the_redrive(rel: Harness) -> None:
@@ -650,14 +759,26 @@ def test_a_drop_whose_invocation_failed_after_claiming_is_registered_by_the_redr
     from modelrelay.domain.ingest import IngestDeps, handle_drop
 
     out = rel.out
-    settings = Settings(region=out["region"], account_id=out["account_id"], ingest_bucket=out["ingest_bucket"],
-                        ingest_prefix=out["ingest_prefix"], hub_bucket=out["hub_bucket"],
-                        hub_model_package_group=out["hub_model_package_group"], state_table=out["state_table"],
-                        notification_topic_arn=out["notification_topic_arn"], event_bus_name="default")
-    deps = IngestDeps(settings=settings, routing=load_routing_config(environment.ROUTES_FILE),
-                      s3=rel.client("s3"), sagemaker=_FailingCreate(rel.client("sagemaker")),
-                      store=Store(rel.client("dynamodb"), out["state_table"]), sns=rel.client("sns"),
-                      events=rel.client("events"))
+    settings = Settings(
+        region=out["region"],
+        account_id=out["account_id"],
+        ingest_bucket=out["ingest_bucket"],
+        ingest_prefix=out["ingest_prefix"],
+        hub_bucket=out["hub_bucket"],
+        hub_model_package_group=out["hub_model_package_group"],
+        state_table=out["state_table"],
+        notification_topic_arn=out["notification_topic_arn"],
+        event_bus_name="default",
+    )
+    deps = IngestDeps(
+        settings=settings,
+        routing=load_routing_config(environment.ROUTES_FILE),
+        s3=rel.client("s3"),
+        sagemaker=_FailingCreate(rel.client("sagemaker")),
+        store=Store(rel.client("dynamodb"), out["state_table"]),
+        sns=rel.client("sns"),
+        events=rel.client("events"),
+    )
     art = new_artifact(MANUAL_GROUP)
     with rel.withheld(rel.ingest_rule):
         rel.drop(art)
@@ -692,31 +813,47 @@ def test_replaying_the_archive_creates_nothing_new(rel: Harness) -> None:
     rel.quiesce()
     window_end = datetime.now(UTC) + timedelta(seconds=1)
     arts = [*autos, manual]
-    originals = [e for e in rel.inputs if "replay-name" not in e
-                 and ((e["source"] == "aws.sagemaker" and e["detail"]["ModelPackageArn"] in arns)
-                      or (e["source"] == "aws.s3" and e["detail"]["object"]["key"] in {a.key for a in arts}))]
+    originals = [
+        e
+        for e in rel.inputs
+        if "replay-name" not in e
+        and (
+            (e["source"] == "aws.sagemaker" and e["detail"]["ModelPackageArn"] in arns)
+            or (e["source"] == "aws.s3" and e["detail"]["object"]["key"] in {a.key for a in arts})
+        )
+    ]
     pointers = {model: rel.pointer(model) for model in MODEL.values()}
     registered_before = len(rel.emitted("Artifact Registered"))
     failed_before = rel.executions("FAILED")
     # When the whole window of the archive is replayed onto the default bus, twice
     events = rel.client("events")
-    archive_name = next(a for a in events.list_archives()["Archives"]
-                        if a["EventSourceArn"].endswith(":event-bus/default"))["ArchiveName"]
+    archive_name = next(
+        a for a in events.list_archives()["Archives"] if a["EventSourceArn"].endswith(":event-bus/default")
+    )["ArchiveName"]
     archive = events.describe_archive(ArchiveName=archive_name)
     bus_arn = archive["EventSourceArn"]
     for attempt in range(2):
         name = f"reliability-{uuid.uuid4().hex[:8]}-{attempt}"
-        events.start_replay(ReplayName=name, EventSourceArn=archive["ArchiveArn"], EventStartTime=window_start,
-                            EventEndTime=window_end, Destination={"Arn": bus_arn})
-        wait_for(lambda name=name: events.describe_replay(ReplayName=name)["State"] == "COMPLETED", timeout=30,
-                 what="the replay")
+        events.start_replay(
+            ReplayName=name,
+            EventSourceArn=archive["ArchiveArn"],
+            EventStartTime=window_start,
+            EventEndTime=window_end,
+            Destination={"Arn": bus_arn},
+        )
+        wait_for(
+            lambda name=name: events.describe_replay(ReplayName=name)["State"] == "COMPLETED",
+            timeout=30,
+            what="the replay",
+        )
         rel.quiesce()
     # Then every archived event was delivered again (twice), and nothing new exists
     rel.refresh()
     replayed = [e for e in rel.inputs if str(e.get("replay-name", "")).startswith("reliability-")]
     assert len(originals) == 2 * 2 + 3  # per auto drop: S3 + created Approved; manual: S3 + pending + approved
     assert sorted(json.dumps(e["detail"], sort_keys=True) for e in replayed) == sorted(
-        json.dumps(e["detail"], sort_keys=True) for e in originals * 2)
+        json.dumps(e["detail"], sort_keys=True) for e in originals * 2
+    )
     for art, arn in zip(arts, arns, strict=True):
         assert len(rel.packages(art.group, art.sha)) == 1
         rel.assert_promoted_once(art, arn)
@@ -761,11 +898,17 @@ def test_load_50_drops_and_20_approvals_at_once_are_each_processed_exactly_once(
     run_at_once([lambda art=art: drop(art) for art in drops] + [lambda arn=arn: approve(arn) for arn in waiting_arns])
 
     def outcomes() -> dict[str, float] | None:
-        done = {e["detail"]["key"]: e["_sent_ms"] / 1000 for e in rel.emitted("Artifact Registered")
-                if e["detail"]["key"] in sent}
-        done |= {e["detail"]["package_arn"]: e["_sent_ms"] / 1000
-                 for kind in ("Promotion Succeeded", "Promotion Failed")  # a failure ends the wait, then the asserts
-                 for e in rel.emitted(kind) if e["detail"]["package_arn"] in sent}
+        done = {
+            e["detail"]["key"]: e["_sent_ms"] / 1000
+            for e in rel.emitted("Artifact Registered")
+            if e["detail"]["key"] in sent
+        }
+        done |= {
+            e["detail"]["package_arn"]: e["_sent_ms"] / 1000
+            for kind in ("Promotion Succeeded", "Promotion Failed")  # a failure ends the wait, then the asserts
+            for e in rel.emitted(kind)
+            if e["detail"]["package_arn"] in sent
+        }
         return done if len(done) == len(sent) else None
 
     finished = wait_for(outcomes, timeout=200, interval=0.5, what="70 outcomes")
@@ -774,11 +917,13 @@ def test_load_50_drops_and_20_approvals_at_once_are_each_processed_exactly_once(
     wall = max(finished.values()) - started
     drop_latencies = [finished[a.key] - sent[a.key] for a in drops]
     approval_latencies = [finished[arn] - sent[arn] for arn in waiting_arns]
-    print(f"\nload: {len(sent)} events (50 drops + 20 approvals) in {wall:.1f} s = {len(sent) / wall:.2f} outcomes/s; "
-          f"event -> outcome p50 {statistics.median(latencies):.2f} s, p95 {percentile(latencies, 0.95):.2f} s "
-          f"(drops p50 {statistics.median(drop_latencies):.2f} s / p95 {percentile(drop_latencies, 0.95):.2f} s; "
-          f"approvals p50 {statistics.median(approval_latencies):.2f} s / "
-          f"p95 {percentile(approval_latencies, 0.95):.2f} s)")
+    print(
+        f"\nload: {len(sent)} events (50 drops + 20 approvals) in {wall:.1f} s = {len(sent) / wall:.2f} outcomes/s; "
+        f"event -> outcome p50 {statistics.median(latencies):.2f} s, p95 {percentile(latencies, 0.95):.2f} s "
+        f"(drops p50 {statistics.median(drop_latencies):.2f} s / p95 {percentile(drop_latencies, 0.95):.2f} s; "
+        f"approvals p50 {statistics.median(approval_latencies):.2f} s / "
+        f"p95 {percentile(approval_latencies, 0.95):.2f} s)"
+    )
     # Then each drop registered exactly one package, announced once
     for art in drops:
         assert len(rel.packages(MANUAL_GROUP, art.sha)) == 1
@@ -788,8 +933,10 @@ def test_load_50_drops_and_20_approvals_at_once_are_each_processed_exactly_once(
         rel.assert_promoted_once(art, arn)
     after = rel.pointer(MODEL[MANUAL_GROUP])
     assert after["revision"] == before["revision"] + 20
-    targets = {f"NewYork_NY/{version_of(rel, arn)}-{art.sha[:12]}.tar.gz" for art, arn in zip(waiting, waiting_arns,
-                                                                                             strict=True)}
+    targets = {
+        f"NewYork_NY/{version_of(rel, arn)}-{art.sha[:12]}.tar.gz"
+        for art, arn in zip(waiting, waiting_arns, strict=True)
+    }
     assert {after["current"], *after["history"][:9]} <= targets
     # and nothing failed or went to a dead-letter queue
     assert rel.executions("FAILED") == failed_before

@@ -59,8 +59,9 @@ def test_canary_rollout_succeeds_and_the_endpoint_serves_the_new_config(stack: S
     assert metadata["modelrelay:rollout"] == "Succeeded"
     hub = stack.describe(metadata["modelrelay:hub-package"], hub=True)["CustomerMetadataProperties"]
     assert hub["modelrelay:rollout"] == "Succeeded"
-    assert any("rollout succeeded" in m["Body"] and package["ModelPackageArn"] in m["Body"]
-               for m in stack.notifications())
+    assert any(
+        "rollout succeeded" in m["Body"] and package["ModelPackageArn"] in m["Body"] for m in stack.notifications()
+    )
 
 
 def test_alarm_during_the_bake_rolls_back_and_is_reported_as_rolled_back(stack: Stack) -> None:
@@ -113,19 +114,26 @@ def test_a_crashed_executions_lease_expires(stack: Stack) -> None:
     # Given a lease left behind by an execution that crashed an hour ago
     stack.client("dynamodb").put_item(
         TableName=stack.out["state_table"],
-        Item={"pk": {"S": f"lease#{CANARY_ENDPOINT}"}, "holder": {"S": "crashed-execution"},
-              "expires_at": {"N": str(int(time.time()) - 3600)}})
+        Item={
+            "pk": {"S": f"lease#{CANARY_ENDPOINT}"},
+            "holder": {"S": "crashed-execution"},
+            "expires_at": {"N": str(int(time.time()) - 3600)},
+        },
+    )
     package, sha = pending_package(stack)
     # When a new version is approved, Then the expired lease does not block it
     executions = approve(stack, package)
     assert {e["status"] for e in executions} == {"SUCCEEDED"}
     assert sha[:12] in endpoint(stack)["EndpointConfigName"]
     assert "Item" not in stack.client("dynamodb").get_item(
-        TableName=stack.out["state_table"], Key={"pk": {"S": f"lease#{CANARY_ENDPOINT}"}}, ConsistentRead=True)
+        TableName=stack.out["state_table"], Key={"pk": {"S": f"lease#{CANARY_ENDPOINT}"}}, ConsistentRead=True
+    )
 
 
-@pytest.mark.parametrize(("group", "endpoint_name"), [("fraud-realtime-linear", "fraud-linear"),
-                                                      ("fraud-realtime-all-at-once", "fraud-all-at-once")])
+@pytest.mark.parametrize(
+    ("group", "endpoint_name"),
+    [("fraud-realtime-linear", "fraud-linear"), ("fraud-realtime-all-at-once", "fraud-all-at-once")],
+)
 def test_linear_and_all_at_once_rollouts_succeed_with_managed_default_alarms(
     stack: Stack, group: str, endpoint_name: str
 ) -> None:
@@ -136,8 +144,9 @@ def test_linear_and_all_at_once_rollouts_succeed_with_managed_default_alarms(
     package = stack.package_with_sha(group, sha)
     stack.settled_executions(package["ModelPackageArn"])
     # When a version is approved
-    stack.client("sagemaker").update_model_package(ModelPackageArn=package["ModelPackageArn"],
-                                                   ModelApprovalStatus="Approved")
+    stack.client("sagemaker").update_model_package(
+        ModelPackageArn=package["ModelPackageArn"], ModelApprovalStatus="Approved"
+    )
     executions = stack.settled_executions(package["ModelPackageArn"], count=2, timeout=120)
     # Then the endpoint serves it, guarded by the 5XX and latency alarms ModelRelay created
     assert {e["status"] for e in executions} == {"SUCCEEDED"}
@@ -145,7 +154,9 @@ def test_linear_and_all_at_once_rollouts_succeed_with_managed_default_alarms(
     assert described["EndpointStatus"] == "InService" and sha[:12] in described["EndpointConfigName"]
     alarms = stack.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"modelrelay-{endpoint_name}-")
     assert sorted(a["AlarmName"] for a in alarms["MetricAlarms"]) == [
-        f"modelrelay-{endpoint_name}-5xx", f"modelrelay-{endpoint_name}-latency-p99"]
+        f"modelrelay-{endpoint_name}-5xx",
+        f"modelrelay-{endpoint_name}-latency-p99",
+    ]
 
 
 def test_a_failed_deployment_is_reported_as_failed_and_nothing_else_moves(stack: Stack) -> None:
@@ -155,10 +166,18 @@ def test_a_failed_deployment_is_reported_as_failed_and_nothing_else_moves(stack:
     key = f"fraud/{uuid.uuid4()}.tar.gz"
     stack.client("s3").put_object(Bucket=DS_BUCKET, Key=key, Body=data)
     arn = stack.client("sagemaker").create_model_package(
-        ModelPackageGroupName=GROUP, ModelApprovalStatus="Approved",
-        InferenceSpecification={"Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/fail-deployment",
-                                                "ModelDataUrl": f"s3://{DS_BUCKET}/{key}"}],
-                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [
+                {
+                    "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/fail-deployment",
+                    "ModelDataUrl": f"s3://{DS_BUCKET}/{key}",
+                }
+            ],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
     )["ModelPackageArn"]
     stack.notifications()
     # When its promotion rolls the endpoint

@@ -72,8 +72,15 @@ def config(aws: Clients, model_name: str, variant: str = "AllTraffic", count: in
     name = f"config-{uid()}"
     aws.sm.create_endpoint_config(
         EndpointConfigName=name,
-        ProductionVariants=[{"VariantName": variant, "ModelName": model_name, "InitialInstanceCount": count,
-                             "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}],
+        ProductionVariants=[
+            {
+                "VariantName": variant,
+                "ModelName": model_name,
+                "InitialInstanceCount": count,
+                "InstanceType": "ml.m5.large",
+                "InitialVariantWeight": 1.0,
+            }
+        ],
         **extra,
     )
     return name
@@ -88,16 +95,27 @@ def endpoint(aws: Clients, image: str = f"{IMAGE}:1") -> tuple[str, str]:
 
 def alarm(aws: Clients) -> str:
     name = f"errors-{uid()}"
-    aws.cw.put_metric_alarm(AlarmName=name, Namespace="AWS/SageMaker", MetricName="Invocation5XXErrors",
-                            Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1,
-                            ComparisonOperator="GreaterThanOrEqualToThreshold")
+    aws.cw.put_metric_alarm(
+        AlarmName=name,
+        Namespace="AWS/SageMaker",
+        MetricName="Invocation5XXErrors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
     return name
 
 
 def blue_green(routing: dict[str, Any], alarms: list[str] | None = None) -> dict[str, Any]:
-    deployment: dict[str, Any] = {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": routing,
-                                                            "TerminationWaitInSeconds": 300,
-                                                            "MaximumExecutionTimeoutInSeconds": 3600}}
+    deployment: dict[str, Any] = {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": routing,
+            "TerminationWaitInSeconds": 300,
+            "MaximumExecutionTimeoutInSeconds": 3600,
+        }
+    }
     if alarms:
         deployment["AutoRollbackConfiguration"] = {"Alarms": [{"AlarmName": a} for a in alarms]}
     return deployment
@@ -134,12 +152,21 @@ def endpoint_arn(name: str) -> str:
 @pytest.mark.parametrize(
     ("routing", "first_stage", "expected_message"),
     [
-        (CANARY, "Creating", "Baking for 600 seconds (WaitIntervalInSeconds) with traffic enabled on canary "
-                             "capacity of 1 instance(s)."),
-        (LINEAR, "Creating", "Baking for 300 seconds (WaitIntervalInSeconds) with traffic enabled on 2 of 4 "
-                             "instance(s)."),
-        (ALL_AT_ONCE, "Creating", "Baking for 120 seconds (WaitIntervalInSeconds) with traffic enabled on full "
-                                  "capacity of 4 instance(s)."),
+        (
+            CANARY,
+            "Creating",
+            "Baking for 600 seconds (WaitIntervalInSeconds) with traffic enabled on canary capacity of 1 instance(s).",
+        ),
+        (
+            LINEAR,
+            "Creating",
+            "Baking for 300 seconds (WaitIntervalInSeconds) with traffic enabled on 2 of 4 instance(s).",
+        ),
+        (
+            ALL_AT_ONCE,
+            "Creating",
+            "Baking for 120 seconds (WaitIntervalInSeconds) with traffic enabled on full capacity of 4 instance(s).",
+        ),
     ],
     ids=["CANARY", "LINEAR", "ALL_AT_ONCE"],
 )
@@ -164,8 +191,9 @@ def test_blue_green_update_is_updating_for_three_polls_then_in_service_on_the_ne
     assert pending["ProductionVariants"][0]["VariantName"] == "AllTraffic"
     assert pending["ProductionVariants"][0]["InstanceType"] == "ml.m5.large"
     assert pending["ProductionVariants"][0]["VariantStatus"][0]["Status"] == first_stage
-    messages = [d["PendingDeploymentSummary"]["ProductionVariants"][0]["VariantStatus"][0]["StatusMessage"]
-                for d in updating]
+    messages = [
+        d["PendingDeploymentSummary"]["ProductionVariants"][0]["VariantStatus"][0]["StatusMessage"] for d in updating
+    ]
     assert expected_message in messages, messages
     # And the fourth poll finds it InService on the new config, nothing pending, no failure
     done = describe(aws, name)
@@ -237,8 +265,9 @@ def test_alarm_in_alarm_during_the_bake_rolls_back_to_the_old_config(aws: Client
     name, old = endpoint(aws)
     quiet, tripped = alarm(aws), alarm(aws)
     new = config(aws, model(aws, f"{IMAGE}:2"))
-    aws.sm.update_endpoint(EndpointName=name, EndpointConfigName=new,
-                           DeploymentConfig=blue_green(CANARY, alarms=[quiet, tripped]))
+    aws.sm.update_endpoint(
+        EndpointName=name, EndpointConfigName=new, DeploymentConfig=blue_green(CANARY, alarms=[quiet, tripped])
+    )
     assert describe(aws, name)["EndpointStatus"] == "Updating"
     # When one alarm goes into ALARM
     aws.cw.set_alarm_state(AlarmName=tripped, StateValue="ALARM", StateReason="5XX errors on the canary")
@@ -248,8 +277,9 @@ def test_alarm_in_alarm_during_the_bake_rolls_back_to_the_old_config(aws: Client
     assert rolling["EndpointConfigName"] == old
     assert rolled["EndpointStatus"] == "InService"
     assert rolled["EndpointConfigName"] == old
-    assert rolled["FailureReason"] == (f"Alarm {tripped} was triggered during the deployment. "
-                                       "Rolled back to the previous endpoint configuration.")
+    assert rolled["FailureReason"] == (
+        f"Alarm {tripped} was triggered during the deployment. Rolled back to the previous endpoint configuration."
+    )
     assert "PendingDeploymentSummary" not in rolled
     assert rolled["ProductionVariants"][0]["DeployedImages"][0]["SpecifiedImage"] == f"{IMAGE}:1"
 
@@ -265,8 +295,10 @@ def test_image_marked_fail_deployment_ends_failed(aws: Clients) -> None:
     assert statuses == ["Updating", "Updating", "Updating", "Failed"]
     described = describe(aws, name)
     assert described["EndpointStatus"] == "Failed" and described["EndpointConfigName"] == old
-    assert described["FailureReason"] == ("The primary container for production variant AllTraffic did not pass "
-                                          "the ping health check. Please check CloudWatch logs for this endpoint.")
+    assert described["FailureReason"] == (
+        "The primary container for production variant AllTraffic did not pass "
+        "the ping health check. Please check CloudWatch logs for this endpoint."
+    )
 
 
 def test_failure_marker_is_found_through_the_model_package_a_model_names(aws: Clients) -> None:
@@ -275,9 +307,13 @@ def test_failure_marker_is_found_through_the_model_package_a_model_names(aws: Cl
     group = f"group-{uid()}"
     aws.sm.create_model_package_group(ModelPackageGroupName=group)
     package = aws.sm.create_model_package(
-        ModelPackageGroupName=group, ModelApprovalStatus="Approved",
-        InferenceSpecification={"Containers": [{"Image": f"{IMAGE}:fail-deployment"}],
-                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+        ModelPackageGroupName=group,
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": f"{IMAGE}:fail-deployment"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
     )["ModelPackageArn"]
     model_name = f"model-{uid()}"
     aws.sm.create_model(ModelName=model_name, ExecutionRoleArn=ROLE, Containers=[{"ModelPackageName": package}])
@@ -297,13 +333,16 @@ def test_image_marked_fail_rollback_ends_update_rollback_failed_when_an_alarm_fi
     aws.cw.set_alarm_state(AlarmName=tripped, StateValue="ALARM", StateReason="test")
     new = config(aws, model(aws, f"{IMAGE}:fail-rollback"))
     # When it is updated
-    aws.sm.update_endpoint(EndpointName=name, EndpointConfigName=new,
-                           DeploymentConfig=blue_green(ALL_AT_ONCE, alarms=[tripped]))
+    aws.sm.update_endpoint(
+        EndpointName=name, EndpointConfigName=new, DeploymentConfig=blue_green(ALL_AT_ONCE, alarms=[tripped])
+    )
     # Then it rolls back and the rollback fails
     assert [d["EndpointStatus"] for d in polls(aws, name, 2)] == ["RollingBack", "UpdateRollbackFailed"]
     reason = describe(aws, name)["FailureReason"]
-    assert reason.startswith(f"Alarm {tripped} was triggered during the deployment. Rolling back to the "
-                             "previous endpoint configuration failed")
+    assert reason.startswith(
+        f"Alarm {tripped} was triggered during the deployment. Rolling back to the "
+        "previous endpoint configuration failed"
+    )
 
 
 # ----------------------------------------------------------------------------- validation
@@ -313,7 +352,9 @@ def test_update_of_an_unknown_endpoint_is_a_validation_error(aws: Clients) -> No
     # Given a config, When an endpoint that does not exist is updated, Then ValidationException names its ARN
     new = config(aws, model(aws))
     assert error_of(aws.sm.update_endpoint, EndpointName="no-such-endpoint", EndpointConfigName=new) == (
-        "ValidationException", f'Could not find endpoint "{endpoint_arn("no-such-endpoint")}".')
+        "ValidationException",
+        f'Could not find endpoint "{endpoint_arn("no-such-endpoint")}".',
+    )
 
 
 def test_update_to_an_unknown_config_is_a_validation_error(aws: Clients) -> None:
@@ -321,7 +362,9 @@ def test_update_to_an_unknown_config_is_a_validation_error(aws: Clients) -> None
     name, _ = endpoint(aws)
     arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/no-such-config"
     assert error_of(aws.sm.update_endpoint, EndpointName=name, EndpointConfigName="no-such-config") == (
-        "ValidationException", f'Could not find endpoint configuration "{arn}".')
+        "ValidationException",
+        f'Could not find endpoint configuration "{arn}".',
+    )
     assert describe(aws, name)["EndpointStatus"] == "InService"
 
 
@@ -330,8 +373,9 @@ def test_blue_green_update_to_different_variant_names_is_a_validation_error(aws:
     name, old = endpoint(aws)
     new = config(aws, model(aws), variant="Green")
     # When it is updated with a DeploymentConfig, Then ValidationException names both variant sets
-    code, message = error_of(aws.sm.update_endpoint, EndpointName=name, EndpointConfigName=new,
-                             DeploymentConfig=blue_green(CANARY))
+    code, message = error_of(
+        aws.sm.update_endpoint, EndpointName=name, EndpointConfigName=new, DeploymentConfig=blue_green(CANARY)
+    )
     assert code == "ValidationException"
     assert "Green" in message and "AllTraffic" in message and new in message and old in message
     assert describe(aws, name)["EndpointStatus"] == "InService"
@@ -346,8 +390,14 @@ def test_update_or_delete_while_updating_is_a_validation_error(aws: Clients) -> 
     # When it is updated again, or deleted, or its capacity changed, Then each is refused
     assert error_of(aws.sm.update_endpoint, EndpointName=name, EndpointConfigName=new) == expected
     assert error_of(aws.sm.delete_endpoint, EndpointName=name) == expected
-    assert error_of(aws.sm.update_endpoint_weights_and_capacities, EndpointName=name,
-                    DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 1}]) == expected
+    assert (
+        error_of(
+            aws.sm.update_endpoint_weights_and_capacities,
+            EndpointName=name,
+            DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 1}],
+        )
+        == expected
+    )
     # And once InService it can be deleted
     polls(aws, name, 4)
     aws.sm.delete_endpoint(EndpointName=name)
@@ -359,8 +409,9 @@ def test_update_while_rolling_back_is_a_validation_error(aws: Clients) -> None:
     tripped = alarm(aws)
     aws.cw.set_alarm_state(AlarmName=tripped, StateValue="ALARM", StateReason="test")
     new = config(aws, model(aws, f"{IMAGE}:2"))
-    aws.sm.update_endpoint(EndpointName=name, EndpointConfigName=new,
-                           DeploymentConfig=blue_green(CANARY, alarms=[tripped]))
+    aws.sm.update_endpoint(
+        EndpointName=name, EndpointConfigName=new, DeploymentConfig=blue_green(CANARY, alarms=[tripped])
+    )
     assert describe(aws, name)["EndpointStatus"] == "RollingBack"
     # When it is updated, Then it is refused
     code, message = error_of(aws.sm.update_endpoint, EndpointName=name, EndpointConfigName=new)
@@ -370,8 +421,12 @@ def test_update_while_rolling_back_is_a_validation_error(aws: Clients) -> None:
 def test_canary_without_canary_size_is_a_validation_error(aws: Clients) -> None:
     name, _ = endpoint(aws)
     new = config(aws, model(aws))
-    code, message = error_of(aws.sm.update_endpoint, EndpointName=name, EndpointConfigName=new,
-                             DeploymentConfig=blue_green({"Type": "CANARY", "WaitIntervalInSeconds": 60}))
+    code, message = error_of(
+        aws.sm.update_endpoint,
+        EndpointName=name,
+        EndpointConfigName=new,
+        DeploymentConfig=blue_green({"Type": "CANARY", "WaitIntervalInSeconds": 60}),
+    )
     assert code == "ValidationException" and "CanarySize" in message
 
 
@@ -383,7 +438,8 @@ def test_weights_and_capacities_update_completes_after_the_polls(aws: Clients) -
     name, _ = endpoint(aws)
     # When it is scaled to 6
     arn = aws.sm.update_endpoint_weights_and_capacities(
-        EndpointName=name, DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 6}])
+        EndpointName=name, DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 6}]
+    )
     # Then it returns the ARN, is Updating with desired 6 / current 4 for three polls, then InService at 6
     assert arn["EndpointArn"] == endpoint_arn(name)
     updating = polls(aws, name, 3)
@@ -401,16 +457,26 @@ def test_weights_and_capacities_update_completes_after_the_polls(aws: Clients) -
 def test_endpoint_config_fields_are_preserved_and_the_endpoint_reports_them(aws: Clients) -> None:
     # Given a config with data capture, a KMS key and async inference
     model_name = model(aws)
-    capture = {"EnableCapture": True, "InitialSamplingPercentage": 20, "DestinationS3Uri": "s3://capture/fraud",
-               "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]}
+    capture = {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": 20,
+        "DestinationS3Uri": "s3://capture/fraud",
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+    }
     kms = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     async_config = {"OutputConfig": {"S3OutputPath": "s3://async/out"}}
     name = config(aws, model_name, DataCaptureConfig=capture, KmsKeyId=kms, AsyncInferenceConfig=async_config)
     # When it is described, Then every field is as given
     described = aws.sm.describe_endpoint_config(EndpointConfigName=name)
-    assert described["ProductionVariants"] == [{"VariantName": "AllTraffic", "ModelName": model_name,
-                                                "InitialInstanceCount": 4, "InstanceType": "ml.m5.large",
-                                                "InitialVariantWeight": 1.0}]
+    assert described["ProductionVariants"] == [
+        {
+            "VariantName": "AllTraffic",
+            "ModelName": model_name,
+            "InitialInstanceCount": 4,
+            "InstanceType": "ml.m5.large",
+            "InitialVariantWeight": 1.0,
+        }
+    ]
     assert described["DataCaptureConfig"] == capture
     assert described["KmsKeyId"] == kms and described["AsyncInferenceConfig"] == async_config
     # And an endpoint on it reports variants, capture summary and async config as DescribeEndpoint does
@@ -420,8 +486,12 @@ def test_endpoint_config_fields_are_preserved_and_the_endpoint_reports_them(aws:
     variant = ep["ProductionVariants"][0]
     assert (variant["CurrentInstanceCount"], variant["DesiredInstanceCount"]) == (4, 4)
     assert (variant["CurrentWeight"], variant["DesiredWeight"]) == (1.0, 1.0)
-    assert ep["DataCaptureConfig"] == {"EnableCapture": True, "CaptureStatus": "Started",
-                                       "CurrentSamplingPercentage": 20, "DestinationS3Uri": "s3://capture/fraud"}
+    assert ep["DataCaptureConfig"] == {
+        "EnableCapture": True,
+        "CaptureStatus": "Started",
+        "CurrentSamplingPercentage": 20,
+        "DestinationS3Uri": "s3://capture/fraud",
+    }
     assert ep["AsyncInferenceConfig"] == async_config
 
 
@@ -432,8 +502,9 @@ def test_unset_data_capture_is_omitted_so_a_described_config_can_be_cloned(aws: 
     described = aws.sm.describe_endpoint_config(EndpointConfigName=name)
     assert "DataCaptureConfig" not in described
     clone = {k: v for k, v in described.items() if k in ("DataCaptureConfig", "KmsKeyId", "AsyncInferenceConfig")}
-    aws.sm.create_endpoint_config(EndpointConfigName=f"clone-{uid()}",
-                                  ProductionVariants=described["ProductionVariants"], **clone)
+    aws.sm.create_endpoint_config(
+        EndpointConfigName=f"clone-{uid()}", ProductionVariants=described["ProductionVariants"], **clone
+    )
 
 
 def test_creating_an_existing_endpoint_config_or_model_is_a_validation_error(aws: Clients) -> None:
@@ -444,21 +515,33 @@ def test_creating_an_existing_endpoint_config_or_model_is_a_validation_error(aws
     aws.sm.create_endpoint(EndpointName=name, EndpointConfigName=config_name)
     # When each is created again, Then ValidationException as on AWS
     assert error_of(aws.sm.create_endpoint, EndpointName=name, EndpointConfigName=config_name) == (
-        "ValidationException", f'Cannot create already existing endpoint "{endpoint_arn(name)}".')
-    code, message = error_of(aws.sm.create_endpoint_config, EndpointConfigName=config_name, ProductionVariants=[
-        {"VariantName": "A", "ModelName": model_name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+        "ValidationException",
+        f'Cannot create already existing endpoint "{endpoint_arn(name)}".',
+    )
+    code, message = error_of(
+        aws.sm.create_endpoint_config,
+        EndpointConfigName=config_name,
+        ProductionVariants=[
+            {"VariantName": "A", "ModelName": model_name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+        ],
+    )
     assert code == "ValidationException"
     assert message.startswith("Cannot create already existing endpoint configuration")
-    code, message = error_of(aws.sm.create_model, ModelName=model_name, ExecutionRoleArn=ROLE,
-                             PrimaryContainer={"Image": IMAGE})
+    code, message = error_of(
+        aws.sm.create_model, ModelName=model_name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE}
+    )
     assert (code, message[:36]) == ("ValidationException", "Cannot create already existing model")
 
 
 def test_current_instance_types_are_accepted(aws: Clients) -> None:
     # Given a model, When a config uses an instance type moto's own list lacks
     name = f"config-{uid()}"
-    arn = aws.sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
-        {"VariantName": "A", "ModelName": model(aws), "InitialInstanceCount": 1, "InstanceType": "ml.g5.xlarge"}])
+    arn = aws.sm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {"VariantName": "A", "ModelName": model(aws), "InitialInstanceCount": 1, "InstanceType": "ml.g5.xlarge"}
+        ],
+    )
     # Then it is created, with that instance type
     assert arn["EndpointConfigArn"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/{name}"
     described = aws.sm.describe_endpoint_config(EndpointConfigName=name)
@@ -475,12 +558,17 @@ def test_list_models_and_configs_filter_paginate_and_delete(aws: Clients) -> Non
     named = []
     for i, m in enumerate(models):
         named.append(f"c-{infix}-{i}")
-        aws.sm.create_endpoint_config(EndpointConfigName=named[-1], ProductionVariants=[
-            {"VariantName": "A", "ModelName": m, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+        aws.sm.create_endpoint_config(
+            EndpointConfigName=named[-1],
+            ProductionVariants=[
+                {"VariantName": "A", "ModelName": m, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+            ],
+        )
     # When they are listed by name, two at a time
     pages = list(aws.sm.get_paginator("list_models").paginate(NameContains=infix, PaginationConfig={"PageSize": 2}))
-    config_pages = list(aws.sm.get_paginator("list_endpoint_configs").paginate(
-        NameContains=infix, PaginationConfig={"PageSize": 2}))
+    config_pages = list(
+        aws.sm.get_paginator("list_endpoint_configs").paginate(NameContains=infix, PaginationConfig={"PageSize": 2})
+    )
     # Then each lists exactly those, newest first (AWS's default order), over two pages
     assert [len(p["Models"]) for p in pages] == [2, 1]
     assert [m["ModelName"] for p in pages for m in p["Models"]] == models[::-1]
@@ -502,9 +590,16 @@ def test_deployment_state_change_events_reach_the_default_bus(aws: Clients) -> N
     queue_url = aws.sqs.create_queue(QueueName=f"q-{uid()}")["QueueUrl"]
     queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     rule = f"deployments-{uid()}"
-    aws.events.put_rule(Name=rule, EventPattern=json.dumps({
-        "source": ["aws.sagemaker"], "detail-type": ["SageMaker Endpoint Deployment State Change"],
-        "resources": [endpoint_arn(name)]}))
+    aws.events.put_rule(
+        Name=rule,
+        EventPattern=json.dumps(
+            {
+                "source": ["aws.sagemaker"],
+                "detail-type": ["SageMaker Endpoint Deployment State Change"],
+                "resources": [endpoint_arn(name)],
+            }
+        ),
+    )
     aws.events.put_targets(Rule=rule, Targets=[{"Id": "queue", "Arn": queue_arn}])
     # When the endpoint is updated to completion
     new = config(aws, model(aws, f"{IMAGE}:2"))

@@ -48,19 +48,31 @@ def test_the_checked_in_asl_is_what_the_description_generates() -> None:
 
 
 def test_every_error_name_in_the_asl_is_a_python_error_or_a_service_error() -> None:
-    names = {cls.__name__ for cls in vars(errors).values()
-             if isinstance(cls, type) and issubclass(cls, errors.ModelRelayError)}
-    used = {error for state in STATES.values() for policy in state.get("Retry", []) + state.get("Catch", [])
-            for error in policy["ErrorEquals"]}
+    names = {
+        cls.__name__
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.ModelRelayError)
+    }
+    used = {
+        error
+        for state in STATES.values()
+        for policy in state.get("Retry", []) + state.get("Catch", [])
+        for error in policy["ErrorEquals"]
+    }
     assert used, "the ASL names no errors"
     assert {e for e in used if not SERVICE_ERRORS.match(e)} <= names
 
 
 def test_every_choice_value_is_a_literal_of_the_field_it_tests() -> None:
-    fields = {"$.plan.decision": steps.Decision, "$.plan.route_kind": steps.RouteKind,
-              "$.rollout.status": steps.RolloutStatus, "$.outcome.outcome": steps.Outcome}
-    choices = [(c["Variable"], c["StringEquals"]) for s in STATES.values() if s["Type"] == "Choice"
-               for c in s["Choices"]]
+    fields = {
+        "$.plan.decision": steps.Decision,
+        "$.plan.route_kind": steps.RouteKind,
+        "$.rollout.status": steps.RolloutStatus,
+        "$.outcome.outcome": steps.Outcome,
+    }
+    choices = [
+        (c["Variable"], c["StringEquals"]) for s in STATES.values() if s["Type"] == "Choice" for c in s["Choices"]
+    ]
     assert choices
     for variable, value in choices:
         assert variable in fields, f"Choice on {variable}: no typed field declared for it"
@@ -68,8 +80,7 @@ def test_every_choice_value_is_a_literal_of_the_field_it_tests() -> None:
 
 
 def test_every_failed_step_pass_names_a_step_python_knows() -> None:
-    results = [s["Result"] for s in STATES.values() if s["Type"] == "Pass" and s.get("ResultPath") ==
-               "$.failure.step"]
+    results = [s["Result"] for s in STATES.values() if s["Type"] == "Pass" and s.get("ResultPath") == "$.failure.step"]
     assert len(results) == 8
     assert set(results) <= set(get_args(steps.StepName))
     assert set(results) >= steps.ENDPOINT_CHANGING_STEPS and set(results) >= steps.ROLLOUT_STEPS
@@ -98,7 +109,8 @@ def test_each_lambda_task_passes_exactly_its_request_model_and_stores_its_result
         if key.endswith(".$") and key != "execution.$" and key != "event.$":
             slot_model = SLOTS[slot_of(value)]
             assert slot_model is not None and slot_model.__name__ in str(hints[key[:-2]]), (
-                f"{name}: {key} reads {value} ({slot_model}) but {request.__name__}.{key[:-2]} is {hints[key[:-2]]}")
+                f"{name}: {key} reads {value} ({slot_model}) but {request.__name__}.{key[:-2]} is {hints[key[:-2]]}"
+            )
         elif not key.endswith(".$"):
             assert value in get_args(hints[key]), f"{name}: {key}={value!r} is not a {hints[key]}"
     if state["ResultPath"] is not None:
@@ -115,9 +127,14 @@ def test_each_function_handler_parses_its_request_model(variable: str) -> None:
     handler = ast.parse((REPO / code_uri.group(1) / "app.py").read_text())
     # Then its handler validates the request model of that step
     request: type[StepRequest] = FUNCTION_STEPS[variable][0]
-    validated = {node.func.value.id for node in ast.walk(handler) if isinstance(node, ast.Call)
-                 and isinstance(node.func, ast.Attribute) and node.func.attr == "model_validate"
-                 and isinstance(node.func.value, ast.Name)}
+    validated = {
+        node.func.value.id
+        for node in ast.walk(handler)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "model_validate"
+        and isinstance(node.func.value, ast.Name)
+    }
     assert validated == {request.__name__}
 
 

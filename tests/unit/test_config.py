@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from modelrelay.config import load_routing_config, parse_routing_config, settings_from_env
 from modelrelay.errors import ConfigError, NoRouteForGroup
 
@@ -13,8 +14,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def minimal(**route: object) -> str:
-    base = {"model_package_group": "housing-newyork-ny",
-            "target": {"kind": "mme", "endpoint_name": "housing-mme", "bucket": "mme-bucket"}}
+    base = {
+        "model_package_group": "housing-newyork-ny",
+        "target": {"kind": "mme", "endpoint_name": "housing-mme", "bucket": "mme-bucket"},
+    }
     return json.dumps({"version": 1, "routes": [base | route]})
 
 
@@ -34,12 +37,14 @@ def test_route_resolution_and_defaults() -> None:
 
 
 def test_prefix_is_normalised_and_traversal_refused() -> None:
-    config = parse_routing_config(minimal(target={"kind": "mme", "endpoint_name": "e", "bucket": "mme-bucket",
-                                                  "prefix": "/a/b"}))
+    config = parse_routing_config(
+        minimal(target={"kind": "mme", "endpoint_name": "e", "bucket": "mme-bucket", "prefix": "/a/b"})
+    )
     assert config.routes[0].target.prefix == "a/b/"  # type: ignore[union-attr]
     with pytest.raises(ConfigError, match=r"routes\.0\.target\.mme\.prefix"):
-        parse_routing_config(minimal(target={"kind": "mme", "endpoint_name": "e", "bucket": "mme-bucket",
-                                             "prefix": "a/../b"}))
+        parse_routing_config(
+            minimal(target={"kind": "mme", "endpoint_name": "e", "bucket": "mme-bucket", "prefix": "a/../b"})
+        )
 
 
 @pytest.mark.parametrize(
@@ -50,13 +55,24 @@ def test_prefix_is_normalised_and_traversal_refused() -> None:
         ({"model_package_group": "bad name"}, "routes.0.model_package_group"),
         ({"limits": {"max_object_bytes": 0}}, "routes.0.limits.max_object_bytes"),
         ({"surprise": True}, "routes.0.surprise"),
-        ({"target": {"kind": "endpoint", "endpoint_name": "e", "rollout": {"canary_size_percent": 60}}},
-         "routes.0.target.endpoint.rollout.canary_size_percent"),
-        ({"target": {"kind": "endpoint", "endpoint_name": "e", "rollout": {"linear_step_percent": 5}}},
-         "routes.0.target.endpoint.rollout.linear_step_percent"),
-        ({"target": {"kind": "endpoint", "endpoint_name": "e",
-                     "rollout": {"alarm_names": [f"a{i}" for i in range(11)]}}},
-         "routes.0.target.endpoint.rollout.alarm_names"),
+        (
+            {"target": {"kind": "endpoint", "endpoint_name": "e", "rollout": {"canary_size_percent": 60}}},
+            "routes.0.target.endpoint.rollout.canary_size_percent",
+        ),
+        (
+            {"target": {"kind": "endpoint", "endpoint_name": "e", "rollout": {"linear_step_percent": 5}}},
+            "routes.0.target.endpoint.rollout.linear_step_percent",
+        ),
+        (
+            {
+                "target": {
+                    "kind": "endpoint",
+                    "endpoint_name": "e",
+                    "rollout": {"alarm_names": [f"a{i}" for i in range(11)]},
+                }
+            },
+            "routes.0.target.endpoint.rollout.alarm_names",
+        ),
     ],
 )
 def test_bad_route_names_the_field(route: dict[str, object], field: str) -> None:
@@ -66,8 +82,13 @@ def test_bad_route_names_the_field(route: dict[str, object], field: str) -> None
 
 
 def test_rollout_timeout_must_exceed_waits_and_bakes() -> None:
-    rollout = {"strategy": "LINEAR", "linear_step_percent": 25, "wait_interval_seconds": 300,
-               "termination_wait_seconds": 120, "maximum_execution_timeout_seconds": 1200}
+    rollout = {
+        "strategy": "LINEAR",
+        "linear_step_percent": 25,
+        "wait_interval_seconds": 300,
+        "termination_wait_seconds": 120,
+        "maximum_execution_timeout_seconds": 1200,
+    }
     with pytest.raises(ConfigError, match=r"must exceed the sum of all waits and bakes \(1320 s\)"):
         parse_routing_config(minimal(target={"kind": "endpoint", "endpoint_name": "e", "rollout": rollout}))
 

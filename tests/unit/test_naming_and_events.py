@@ -16,12 +16,23 @@ from modelrelay.errors import InvalidEvent, UnknownIngestKey, split_reason
 from modelrelay.events import ModelPackageStateChangeEvent, S3ObjectCreatedEvent, parse_event
 
 REPO = Path(__file__).resolve().parents[2]
-ROUTES = parse_routing_config(json.dumps({"routes": [
-    {"model_package_group": "housing-newyork-ny",
-     "target": {"kind": "mme", "endpoint_name": "e", "bucket": "mme-bucket", "model_name": "NewYork_NY"},
-     "ingest": {"image": "img:1"}},
-    {"model_package_group": "no-drops", "target": {"kind": "mme", "endpoint_name": "e", "bucket": "mme-bucket"}},
-]}))
+ROUTES = parse_routing_config(
+    json.dumps(
+        {
+            "routes": [
+                {
+                    "model_package_group": "housing-newyork-ny",
+                    "target": {"kind": "mme", "endpoint_name": "e", "bucket": "mme-bucket", "model_name": "NewYork_NY"},
+                    "ingest": {"image": "img:1"},
+                },
+                {
+                    "model_package_group": "no-drops",
+                    "target": {"kind": "mme", "endpoint_name": "e", "bucket": "mme-bucket"},
+                },
+            ]
+        }
+    )
+)
 SHA = "38aa5d2e4b2a1acc19b1ab6df502ef2116e5d279bc4ca182bef6499aeccbd478"
 
 
@@ -31,19 +42,27 @@ def test_target_model_keeps_the_model_name_first_and_is_versioned_and_content_ad
     assert hub_key("housing-newyork-ny", SHA) == f"artifacts/housing-newyork-ny/{SHA}.tar.gz"
 
 
-@pytest.mark.parametrize("key", ["incoming/housing-newyork-ny/model.tar.gz", "incoming/housing-newyork-ny/a/b.TAR.GZ",
-                                 "incoming/housing-newyork-ny/modèle v2+final.tar.gz"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "incoming/housing-newyork-ny/model.tar.gz",
+        "incoming/housing-newyork-ny/a/b.TAR.GZ",
+        "incoming/housing-newyork-ny/modèle v2+final.tar.gz",
+    ],
+)
 def test_ingest_key_maps_to_its_group(key: str) -> None:
     assert group_for_key(key, "incoming/", ROUTES) == "housing-newyork-ny"
 
 
 @pytest.mark.parametrize(
     ("key", "message"),
-    [("other/housing-newyork-ny/m.tar.gz", "outside the ingest prefix"),
-     ("incoming/model.tar.gz", "not of the form"),
-     ("incoming/housing-newyork-ny/model.zip", "does not end in .tar.gz"),
-     ("incoming/unknown-group/model.tar.gz", "has no route; it is not created"),
-     ("incoming/no-drops/model.tar.gz", "does not accept dropped artifacts")],
+    [
+        ("other/housing-newyork-ny/m.tar.gz", "outside the ingest prefix"),
+        ("incoming/model.tar.gz", "not of the form"),
+        ("incoming/housing-newyork-ny/model.zip", "does not end in .tar.gz"),
+        ("incoming/unknown-group/model.tar.gz", "has no route; it is not created"),
+        ("incoming/no-drops/model.tar.gz", "does not accept dropped artifacts"),
+    ],
 )
 def test_unknown_or_malformed_ingest_keys_are_rejected(key: str, message: str) -> None:
     with pytest.raises(UnknownIngestKey, match=message):
@@ -85,13 +104,24 @@ def test_malformed_sagemaker_event_names_the_missing_field() -> None:
 # copies under events/ are those samples, field for field.
 ENVELOPE = {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
 DOCUMENTED = {
-    "sagemaker/approved.json": ("aws.sagemaker", "SageMaker Model Package State Change",
-                                {"ModelPackageGroupName", "ModelPackageVersion", "ModelPackageArn",
-                                 "CreationTime", "InferenceSpecification", "ModelApprovalStatus",
-                                 "ModelPackageStatus"}),
-    "s3/object-created.json": ("aws.s3", "Object Created",
-                               {"version", "bucket", "object", "request-id", "requester", "source-ip-address",
-                                "reason"}),
+    "sagemaker/approved.json": (
+        "aws.sagemaker",
+        "SageMaker Model Package State Change",
+        {
+            "ModelPackageGroupName",
+            "ModelPackageVersion",
+            "ModelPackageArn",
+            "CreationTime",
+            "InferenceSpecification",
+            "ModelApprovalStatus",
+            "ModelPackageStatus",
+        },
+    ),
+    "s3/object-created.json": (
+        "aws.s3",
+        "Object Created",
+        {"version", "bucket", "object", "request-id", "requester", "source-ip-address", "reason"},
+    ),
 }
 
 

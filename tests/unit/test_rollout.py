@@ -23,53 +23,91 @@ class FakeCloudWatch:
 
 
 def deps(alarms: set[str] | None = None) -> RolloutDeps:
-    routing = parse_routing_config(json.dumps({"routes": [
-        {"model_package_group": "g", "target": {"kind": "endpoint", "endpoint_name": "e"}}]}))
-    return RolloutDeps(settings=None, routing=routing, sagemaker=None,  # type: ignore[arg-type]
-                       cloudwatch=FakeCloudWatch(alarms or set()), store=None,  # type: ignore[arg-type]
-                       hub=lambda: None)  # type: ignore[arg-type,return-value]
+    routing = parse_routing_config(
+        json.dumps({"routes": [{"model_package_group": "g", "target": {"kind": "endpoint", "endpoint_name": "e"}}]})
+    )
+    return RolloutDeps(
+        settings=None,
+        routing=routing,
+        sagemaker=None,  # type: ignore[arg-type]
+        cloudwatch=FakeCloudWatch(alarms or set()),
+        store=None,  # type: ignore[arg-type]
+        hub=lambda: None,
+    )  # type: ignore[arg-type,return-value]
 
 
 def endpoint(status: str = "InService", count: int = 4) -> dict[str, Any]:
-    return {"EndpointName": "e", "EndpointStatus": status, "EndpointConfigName": "old",
-            "ProductionVariants": [{"VariantName": "AllTraffic", "CurrentInstanceCount": count}]}
+    return {
+        "EndpointName": "e",
+        "EndpointStatus": status,
+        "EndpointConfigName": "old",
+        "ProductionVariants": [{"VariantName": "AllTraffic", "CurrentInstanceCount": count}],
+    }
 
 
-CONFIG = {"EndpointConfigName": "old", "ProductionVariants": [
-    {"VariantName": "AllTraffic", "ModelName": "m", "InitialInstanceCount": 4, "InstanceType": "ml.m5.large"}]}
+CONFIG = {
+    "EndpointConfigName": "old",
+    "ProductionVariants": [
+        {"VariantName": "AllTraffic", "ModelName": "m", "InitialInstanceCount": 4, "InstanceType": "ml.m5.large"}
+    ],
+}
 
 
 @pytest.mark.parametrize(
     ("strategy", "routing"),
-    [("CANARY", {"Type": "CANARY", "WaitIntervalInSeconds": 300, "CanarySize": {"Type": "CAPACITY_PERCENT",
-                                                                                 "Value": 10}}),
-     ("LINEAR", {"Type": "LINEAR", "WaitIntervalInSeconds": 300, "LinearStepSize": {"Type": "CAPACITY_PERCENT",
-                                                                                    "Value": 20}}),
-     ("ALL_AT_ONCE", {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300})],
+    [
+        (
+            "CANARY",
+            {"Type": "CANARY", "WaitIntervalInSeconds": 300, "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}},
+        ),
+        (
+            "LINEAR",
+            {
+                "Type": "LINEAR",
+                "WaitIntervalInSeconds": 300,
+                "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 20},
+            },
+        ),
+        ("ALL_AT_ONCE", {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300}),
+    ],
 )
 def test_deployment_config_per_strategy(strategy: str, routing: dict[str, Any]) -> None:
     rollout = RolloutConfig(strategy=strategy, maximum_execution_timeout_seconds=3600)  # type: ignore[arg-type]
     config = deployment_config(rollout, ["a1", "a2"])
     assert config == {
-        "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": routing, "TerminationWaitInSeconds": 120,
-                                  "MaximumExecutionTimeoutInSeconds": 3600},
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": routing,
+            "TerminationWaitInSeconds": 120,
+            "MaximumExecutionTimeoutInSeconds": 3600,
+        },
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "a1"}, {"AlarmName": "a2"}]},
     }
 
 
 @pytest.mark.parametrize(
     ("given_endpoint", "rollout", "alarms", "reason"),
-    [(endpoint("Updating"), RolloutConfig(), set(), "endpoint_not_in_service"),
-     (endpoint(count=1), RolloutConfig(strategy="CANARY"), set(), "canary_too_large"),
-     (endpoint(count=2), RolloutConfig(strategy="LINEAR", linear_step_percent=50,
-                                       maximum_execution_timeout_seconds=3600), set(), None),
-     (endpoint(count=1), RolloutConfig(strategy="LINEAR", linear_step_percent=50,
-                                       maximum_execution_timeout_seconds=3600), set(), "linear_step_too_large"),
-     (endpoint(), RolloutConfig(alarm_names=["present", "absent"]), {"present"}, "alarm_missing"),
-     (endpoint(count=1), RolloutConfig(strategy="ALL_AT_ONCE"), set(), None)],
+    [
+        (endpoint("Updating"), RolloutConfig(), set(), "endpoint_not_in_service"),
+        (endpoint(count=1), RolloutConfig(strategy="CANARY"), set(), "canary_too_large"),
+        (
+            endpoint(count=2),
+            RolloutConfig(strategy="LINEAR", linear_step_percent=50, maximum_execution_timeout_seconds=3600),
+            set(),
+            None,
+        ),
+        (
+            endpoint(count=1),
+            RolloutConfig(strategy="LINEAR", linear_step_percent=50, maximum_execution_timeout_seconds=3600),
+            set(),
+            "linear_step_too_large",
+        ),
+        (endpoint(), RolloutConfig(alarm_names=["present", "absent"]), {"present"}, "alarm_missing"),
+        (endpoint(count=1), RolloutConfig(strategy="ALL_AT_ONCE"), set(), None),
+    ],
 )
-def test_preflight(given_endpoint: dict[str, Any], rollout: RolloutConfig, alarms: set[str],
-                   reason: str | None) -> None:
+def test_preflight(
+    given_endpoint: dict[str, Any], rollout: RolloutConfig, alarms: set[str], reason: str | None
+) -> None:
     if reason is None:
         preflight(given_endpoint, CONFIG, rollout, deps(alarms))
         return
@@ -89,14 +127,16 @@ ROLLOUT = RolloutState(status="InProgress", endpoint_name="e", old_config="old",
 
 @pytest.mark.parametrize(
     ("described", "expected"),
-    [({"EndpointStatus": "InService", "EndpointConfigName": "new"}, "Succeeded"),
-     ({"EndpointStatus": "InService", "EndpointConfigName": "old", "FailureReason": "Alarm x"}, "RolledBack"),
-     ({"EndpointStatus": "InService", "EndpointConfigName": "old"}, "RolledBack"),
-     ({"EndpointStatus": "Failed", "EndpointConfigName": "old", "FailureReason": "boom"}, "Failed"),
-     ({"EndpointStatus": "UpdateRollbackFailed", "EndpointConfigName": "old"}, "Failed"),
-     ({"EndpointStatus": "Updating", "EndpointConfigName": "old"}, "InProgress"),
-     ({"EndpointStatus": "RollingBack", "EndpointConfigName": "old"}, "InProgress"),
-     ({"EndpointStatus": "InService", "EndpointConfigName": "someone-else"}, "Failed")],
+    [
+        ({"EndpointStatus": "InService", "EndpointConfigName": "new"}, "Succeeded"),
+        ({"EndpointStatus": "InService", "EndpointConfigName": "old", "FailureReason": "Alarm x"}, "RolledBack"),
+        ({"EndpointStatus": "InService", "EndpointConfigName": "old"}, "RolledBack"),
+        ({"EndpointStatus": "Failed", "EndpointConfigName": "old", "FailureReason": "boom"}, "Failed"),
+        ({"EndpointStatus": "UpdateRollbackFailed", "EndpointConfigName": "old"}, "Failed"),
+        ({"EndpointStatus": "Updating", "EndpointConfigName": "old"}, "InProgress"),
+        ({"EndpointStatus": "RollingBack", "EndpointConfigName": "old"}, "InProgress"),
+        ({"EndpointStatus": "InService", "EndpointConfigName": "someone-else"}, "Failed"),
+    ],
 )
 def test_outcome_comes_from_what_the_endpoint_says(described: dict[str, Any], expected: str) -> None:
     status, reason = classify(described, ROLLOUT)

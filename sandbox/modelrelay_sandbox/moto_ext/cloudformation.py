@@ -64,7 +64,11 @@ class _SupplementModel:
 
     @classmethod
     def update_from_cloudformation_json(
-        cls, original_resource: Any, new_resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
         region_name: str,
     ) -> Any:
         create = cls.create_from_cloudformation_json  # type: ignore[attr-defined]
@@ -84,14 +88,21 @@ class EventInvokeConfigModel(_SupplementModel, CloudFormationModel):
 
     @classmethod
     def create_from_cloudformation_json(
-        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str,
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
         **kwargs: Any,
     ) -> EventInvokeConfigModel:
         from moto.awslambda.utils import get_backend  # the simple (docker-less) backend when configured
 
         props = cloudformation_json["Properties"]
-        config = {k: v for k, v in props.items() if k in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds",
-                                                           "DestinationConfig")}
+        config = {
+            k: v
+            for k, v in props.items()
+            if k in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
+        }
         get_backend(account_id, region_name).put_function_event_invoke_config(props["FunctionName"], config)
         _note(f"AWS::Lambda::EventInvokeConfig for {props['FunctionName']}: {sorted(config)}")
         return cls(f"{props['FunctionName']}:{props.get('Qualifier', '$LATEST')}")
@@ -104,7 +115,11 @@ class ModelPackageGroupModel(_SupplementModel, CloudFormationModel):
 
     @classmethod
     def create_from_cloudformation_json(
-        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str,
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
         **kwargs: Any,
     ) -> ModelPackageGroupModel:
         from moto.sagemaker.models import sagemaker_backends
@@ -124,7 +139,11 @@ class SubscriptionModel(_SupplementModel, CloudFormationModel):
 
     @classmethod
     def create_from_cloudformation_json(
-        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str,
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
         **kwargs: Any,
     ) -> SubscriptionModel:
         from moto.sns.models import sns_backends
@@ -144,7 +163,11 @@ class QueuePolicyModel(_SupplementModel, CloudFormationModel):
 
     @classmethod
     def create_from_cloudformation_json(
-        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str,
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
         **kwargs: Any,
     ) -> QueuePolicyModel:
         from moto.sqs.models import sqs_backends
@@ -164,7 +187,11 @@ class AlarmModel(_SupplementModel, CloudFormationModel):
 
     @classmethod
     def create_from_cloudformation_json(
-        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str,
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
         **kwargs: Any,
     ) -> AlarmModel:
         from moto.cloudwatch.models import cloudwatch_backends
@@ -172,20 +199,32 @@ class AlarmModel(_SupplementModel, CloudFormationModel):
         props = cloudformation_json["Properties"]
         name = props.get("AlarmName", resource_name)
         alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
-            name=name, namespace=props.get("Namespace", ""), metric_name=props.get("MetricName", ""),
-            comparison_operator=props["ComparisonOperator"], evaluation_periods=int(props["EvaluationPeriods"]),
-            period=int(props.get("Period", 60)), threshold=float(props.get("Threshold", 0)),
-            statistic=props.get("Statistic", "Average"), description=props.get("AlarmDescription", ""),
+            name=name,
+            namespace=props.get("Namespace", ""),
+            metric_name=props.get("MetricName", ""),
+            comparison_operator=props["ComparisonOperator"],
+            evaluation_periods=int(props["EvaluationPeriods"]),
+            period=int(props.get("Period", 60)),
+            threshold=float(props.get("Threshold", 0)),
+            statistic=props.get("Statistic", "Average"),
+            description=props.get("AlarmDescription", ""),
             dimensions=[{"Name": d["Name"], "Value": d["Value"]} for d in props.get("Dimensions", [])],
-            alarm_actions=props.get("AlarmActions", []), treat_missing_data=props.get("TreatMissingData"),
+            alarm_actions=props.get("AlarmActions", []),
+            treat_missing_data=props.get("TreatMissingData"),
         )
         _note(f"AWS::CloudWatch::Alarm {name}")
         return cls(name, {"Arn": alarm.alarm_arn})
 
 
 def _bucket_create(original: Any) -> Any:
-    def create(cls: Any, resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
-               region_name: str, **kwargs: Any) -> Any:
+    def create(
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
         bucket = original.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
         props = cloudformation_json.get("Properties", {})
         backend = s3_backends[account_id]["global"]
@@ -220,14 +259,22 @@ def _definition_from(props: dict[str, Any], account_id: str) -> str:
 
 
 def _state_machine_create(original: Any) -> Any:
-    def create(cls: Any, resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
-               region_name: str, **kwargs: Any) -> Any:
+    def create(
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
         from moto.stepfunctions.responses import get_backend  # the executing (ASL interpreter) backend if enabled
 
         props = cloudformation_json["Properties"]
         name = props.get("StateMachineName", resource_name)
-        _note(f"Step Functions state machine {name}: DefinitionS3Location + DefinitionSubstitutions, "
-              "LoggingConfiguration, TracingConfiguration, in the backend that executes the ASL")
+        _note(
+            f"Step Functions state machine {name}: DefinitionS3Location + DefinitionSubstitutions, "
+            "LoggingConfiguration, TracingConfiguration, in the backend that executes the ASL"
+        )
         return get_backend(account_id, region_name).create_state_machine(
             name=name,
             definition=_definition_from(props, account_id),
@@ -251,8 +298,14 @@ def _lower_keys(value: Any) -> Any:
 
 
 def _archive_create(original: Any) -> Any:
-    def create(cls: Any, resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
-               region_name: str, **kwargs: Any) -> Any:
+    def create(
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
         props = cloudformation_json["Properties"]
         if isinstance(props.get("EventPattern"), dict):  # CloudFormation takes a JSON object; moto a string
             props["EventPattern"] = json.dumps(props["EventPattern"])

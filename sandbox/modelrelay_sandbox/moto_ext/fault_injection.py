@@ -102,7 +102,10 @@ class FaultInjector:
         self.configure(rate, seed, exclude_user_agent, only)
 
     def configure(
-        self, rate: float, seed: int, exclude_user_agent: str = DEFAULT_EXCLUDE_USER_AGENT,
+        self,
+        rate: float,
+        seed: int,
+        exclude_user_agent: str = DEFAULT_EXCLUDE_USER_AGENT,
         only: Iterable[str] | None = None,
     ) -> None:
         if not 0.0 <= rate <= 1.0:
@@ -160,7 +163,8 @@ def _describe(environ: dict[str, Any]) -> dict[str, str] | None:
     if environ.get("PATH_INFO", "").startswith("/moto-api"):
         return None
     match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", "")) or _QUERY_CREDENTIAL.search(
-        environ.get("QUERY_STRING", ""))
+        environ.get("QUERY_STRING", "")
+    )
     if match is None:
         return None
     service = match.group(1).lower()
@@ -169,7 +173,8 @@ def _describe(environ: dict[str, Any]) -> dict[str, str] | None:
     elif service == "s3":
         protocol = "rest-xml"
     elif environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded") or _ACTION.search(
-            environ.get("QUERY_STRING", "")):
+        environ.get("QUERY_STRING", "")
+    ):
         protocol = "query"
     else:
         protocol = "rest-json"
@@ -215,7 +220,8 @@ def _error_response(request: dict[str, str], server_error: bool) -> tuple[str, l
     if protocol == "rest-xml":
         code, status, message = (
             ("InternalError", "500 Internal Server Error", "We encountered an internal error. Please try again.")
-            if server_error else ("SlowDown", "503 Slow Down", "Please reduce your request rate.")
+            if server_error
+            else ("SlowDown", "503 Slow Down", "Please reduce your request rate.")
         )
         host_id = uuid.uuid4().hex
         body = (
@@ -227,9 +233,14 @@ def _error_response(request: dict[str, str], server_error: bool) -> tuple[str, l
         return status, headers, body, code
     if protocol == "query":
         code, status, kind, message = (
-            ("InternalFailure", "500 Internal Server Error", "Receiver",
-             "The request processing has failed because of an unknown error, exception or failure.")
-            if server_error else ("Throttling", "400 Bad Request", "Sender", "Rate exceeded")
+            (
+                "InternalFailure",
+                "500 Internal Server Error",
+                "Receiver",
+                "The request processing has failed because of an unknown error, exception or failure.",
+            )
+            if server_error
+            else ("Throttling", "400 Bad Request", "Sender", "Rate exceeded")
         )
         body = (
             f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code><Message>{escape(message)}</Message>"
@@ -238,11 +249,17 @@ def _error_response(request: dict[str, str], server_error: bool) -> tuple[str, l
         return status, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body, code
     if protocol == "rest-json":
         if server_error:
-            code, status, payload = "ServiceException", "500 Internal Server Error", {
-                "Type": "Service", "message": "An internal error occurred. Please try again."}
+            code, status, payload = (
+                "ServiceException",
+                "500 Internal Server Error",
+                {"Type": "Service", "message": "An internal error occurred. Please try again."},
+            )
         else:
-            code, status, payload = "TooManyRequestsException", "429 Too Many Requests", {
-                "Type": "User", "message": "Rate Exceeded.", "Reason": "CallerRateLimitExceeded"}
+            code, status, payload = (
+                "TooManyRequestsException",
+                "429 Too Many Requests",
+                {"Type": "User", "message": "Rate Exceeded.", "Reason": "CallerRateLimitExceeded"},
+            )
         headers = [("Content-Type", "application/json"), ("X-Amzn-ErrorType", code), ("x-amzn-RequestId", request_id)]
         return status, headers, json.dumps(payload).encode(), code
     # JSON protocols (X-Amz-Target)
@@ -251,8 +268,11 @@ def _error_response(request: dict[str, str], server_error: bool) -> tuple[str, l
         status, message = "500 Internal Server Error", "The service encountered an internal error; try again."
     else:
         code, status, message = "ThrottlingException", "400 Bad Request", "Rate exceeded"
-    content_type = request["content_type"] if request["content_type"].startswith("application/x-amz-json") \
+    content_type = (
+        request["content_type"]
+        if request["content_type"].startswith("application/x-amz-json")
         else "application/x-amz-json-1.1"
+    )
     body = json.dumps({"__type": code, "message": message}).encode()
     return status, [("Content-Type", content_type), ("x-amzn-RequestId", request_id)], body, code
 

@@ -46,8 +46,9 @@ def _model_arn(backend: SageMakerModelBackend, name: str) -> str:
 
 
 def _wrap_create_endpoint_config(original: Any) -> Any:
-    def create_endpoint_config(self: SageMakerModelBackend, endpoint_config_name: str, *args: Any,
-                               **kwargs: Any) -> FakeEndpointConfig:
+    def create_endpoint_config(
+        self: SageMakerModelBackend, endpoint_config_name: str, *args: Any, **kwargs: Any
+    ) -> FakeEndpointConfig:
         if endpoint_config_name in self.endpoint_configs:
             arn = _config_arn(self, endpoint_config_name)
             raise ValidationError(f'Cannot create already existing endpoint configuration "{arn}".')

@@ -187,19 +187,21 @@ def _patch_lambda_task_errors() -> None:
         error = ex.response.get("Error", {})
         metadata = ex.response.get("ResponseMetadata", {})
         name = f"Lambda.{error.get('Code') or 'Unknown'}"
-        cause = (f"{error.get('Message', '')} (Service: AWSLambda; Status Code: {metadata.get('HTTPStatusCode')}; "
-                 f"Error Code: {error.get('Code')}; Request ID: {metadata.get('RequestId')}; Proxy: null)")
+        cause = (
+            f"{error.get('Message', '')} (Service: AWSLambda; Status Code: {metadata.get('HTTPStatusCode')}; "
+            f"Error Code: {error.get('Code')}; Request ID: {metadata.get('RequestId')}; Proxy: null)"
+        )
         return FailureEvent(
             env=env,
             error_name=CustomErrorName(name),
             event_type=HistoryEventType.LambdaFunctionFailed,
             event_details=EventDetails(
-                lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(error=name, cause=cause)),  # type: ignore[typeddict-item]
+                lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(error=name, cause=cause)
+            ),  # type: ignore[typeddict-item]
         )
 
     setattr(_from_error, _LAMBDA_ERRORS_MARK, True)
     StateTaskLambda._from_error = _from_error  # type: ignore[method-assign]
-
 
 
 def apply() -> None:

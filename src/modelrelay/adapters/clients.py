@@ -45,8 +45,9 @@ class HubClients:
 class HubSessionProvider:
     """Assumes the hub role (with ExternalId) and refreshes the credentials before they expire."""
 
-    def __init__(self, sts: STSClient, role_arn: str, external_id: str | None,
-                 session_name: str = "modelrelay") -> None:
+    def __init__(
+        self, sts: STSClient, role_arn: str, external_id: str | None, session_name: str = "modelrelay"
+    ) -> None:
         self._sts = sts
         self._role_arn = role_arn
         self._external_id = external_id
@@ -70,6 +71,7 @@ class HubSessionProvider:
                 expiration = credentials["Expiration"]
                 self._expires_at = expiration.timestamp() if hasattr(expiration, "timestamp") else time.time() + 900
                 account = self._role_arn.split(":")[4]
-                self._clients = HubClients(s3=client("s3", session), sagemaker=client("sagemaker", session),
-                                           account_id=account)
+                self._clients = HubClients(
+                    s3=client("s3", session), sagemaker=client("sagemaker", session), account_id=account
+                )
             return self._clients

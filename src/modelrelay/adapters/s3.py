@@ -145,8 +145,14 @@ def copy_immutable(
         if source.size <= COPY_OBJECT_LIMIT:
             params: dict[str, Any] = {"CopySourceIfMatch": if_match} if if_match else {}
             dest_s3.copy_object(
-                Bucket=dest_bucket, Key=dest_key, CopySource=copy_source, MetadataDirective="REPLACE",
-                Metadata=metadata, ContentType="application/x-gzip", TaggingDirective="REPLACE", Tagging=tagging,
+                Bucket=dest_bucket,
+                Key=dest_key,
+                CopySource=copy_source,
+                MetadataDirective="REPLACE",
+                Metadata=metadata,
+                ContentType="application/x-gzip",
+                TaggingDirective="REPLACE",
+                Tagging=tagging,
                 **params,
             )
         else:
@@ -159,12 +165,23 @@ def copy_immutable(
 
 
 def multipart_copy(
-    s3: S3Client, copy_source: CopySourceTypeDef, size: int, bucket: str, key: str, metadata: dict[str, str],
-    tagging: str = "", if_match: str | None = None, part_size: int = PART_SIZE,
+    s3: S3Client,
+    copy_source: CopySourceTypeDef,
+    size: int,
+    bucket: str,
+    key: str,
+    metadata: dict[str, str],
+    tagging: str = "",
+    if_match: str | None = None,
+    part_size: int = PART_SIZE,
 ) -> None:
     create: dict[str, Any] = {"Tagging": tagging} if tagging else {}
     upload_id = s3.create_multipart_upload(
-        Bucket=bucket, Key=key, Metadata=metadata, ContentType="application/x-gzip", **create,
+        Bucket=bucket,
+        Key=key,
+        Metadata=metadata,
+        ContentType="application/x-gzip",
+        **create,
     )["UploadId"]
     part: dict[str, Any] = {"CopySourceIfMatch": if_match} if if_match else {}
     try:
@@ -172,8 +189,13 @@ def multipart_copy(
         for number, start in enumerate(range(0, size, part_size), start=1):
             end = min(start + part_size, size) - 1
             result = s3.upload_part_copy(
-                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                CopySource=copy_source, CopySourceRange=f"bytes={start}-{end}", **part,
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                CopySource=copy_source,
+                CopySourceRange=f"bytes={start}-{end}",
+                **part,
             )
             parts.append({"PartNumber": number, "ETag": result["CopyPartResult"]["ETag"]})
         s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
@@ -182,8 +204,10 @@ def multipart_copy(
         try:
             s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
         except ClientError as abort_error:
-            logger.warning("multipart upload not aborted; the bucket's lifecycle rule will remove it",
-                           extra={"upload_id": upload_id, "error": str(abort_error)})
+            logger.warning(
+                "multipart upload not aborted; the bucket's lifecycle rule will remove it",
+                extra={"upload_id": upload_id, "error": str(abort_error)},
+            )
         raise
 
 
@@ -210,11 +234,13 @@ def tag_rejected(s3: S3Client, obj: ObjectHead, reason: str, detail: str) -> Non
     params: dict[str, Any] = {
         "Bucket": obj.bucket,
         "Key": obj.key,
-        "Tagging": {"TagSet": [
-            {"Key": "modelrelay:status", "Value": "rejected"},
-            {"Key": "modelrelay:reason", "Value": reason[:256]},
-            {"Key": "modelrelay:detail", "Value": safe_detail},
-        ]},
+        "Tagging": {
+            "TagSet": [
+                {"Key": "modelrelay:status", "Value": "rejected"},
+                {"Key": "modelrelay:reason", "Value": reason[:256]},
+                {"Key": "modelrelay:detail", "Value": safe_detail},
+            ]
+        },
     }
     if obj.version_id and obj.version_id != "null":
         params["VersionId"] = obj.version_id

@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -24,6 +24,7 @@ from modelrelay.steps import SourcePackage
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient
+    from mypy_boto3_sagemaker.type_defs import DeploymentConfigTypeDef
 else:
     SageMakerClient = Any
 
@@ -50,7 +51,8 @@ def is_not_found(error: ClientError) -> bool:
     if code == "ResourceNotFound":
         return True
     return code == "ValidationException" and any(
-        words in message for words in ("could not find", "not found", "does not exist"))
+        words in message for words in ("could not find", "not found", "does not exist")
+    )
 
 
 def describe(sagemaker: SageMakerClient, package_arn: str) -> dict[str, Any]:
@@ -203,15 +205,22 @@ def create_endpoint_config(sagemaker: SageMakerClient, **params: Any) -> None:
     sagemaker.create_endpoint_config(**params)
 
 
-def update_endpoint(sagemaker: SageMakerClient, endpoint: str, config_name: str,
-                    deployment_config: dict[str, Any]) -> None:
-    sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name,
-                              RetainAllVariantProperties=True, DeploymentConfig=deployment_config)  # type: ignore[arg-type]
+def update_endpoint(
+    sagemaker: SageMakerClient, endpoint: str, config_name: str, deployment_config: dict[str, Any]
+) -> None:
+    sagemaker.update_endpoint(
+        EndpointName=endpoint,
+        EndpointConfigName=config_name,
+        RetainAllVariantProperties=True,
+        DeploymentConfig=cast("DeploymentConfigTypeDef", deployment_config),
+    )
 
 
 def delete_config_and_model(sagemaker: SageMakerClient, config_name: str | None, model_name: str | None) -> None:
     """Delete an endpoint config and its model; an already deleted one is fine."""
-    for call, params in ((sagemaker.delete_endpoint_config, {"EndpointConfigName": config_name}),
-                         (sagemaker.delete_model, {"ModelName": model_name})):
+    for call, params in (
+        (sagemaker.delete_endpoint_config, {"EndpointConfigName": config_name}),
+        (sagemaker.delete_model, {"ModelName": model_name}),
+    ):
         if next(iter(params.values())):
             _or_none(call, **params)

@@ -49,7 +49,7 @@ def encode(value: Any) -> dict[str, Any]:
 
 
 def decode(attribute: dict[str, Any]) -> Any:
-    (kind, value), = attribute.items()
+    ((kind, value),) = attribute.items()
     if kind == "M":
         return {k: decode(v) for k, v in value.items()}
     if kind == "L":
@@ -92,47 +92,75 @@ class Store:
         return True
 
     # ---------- claims ----------
-    def claim_transition(self, package_arn: str, status: str, execution: str, *, force: bool = False,
-                         now: float | None = None, stale_after: int = STALE_CLAIM_SECONDS) -> Claim:
+    def claim_transition(
+        self,
+        package_arn: str,
+        status: str,
+        execution: str,
+        *,
+        force: bool = False,
+        now: float | None = None,
+        stale_after: int = STALE_CLAIM_SECONDS,
+    ) -> Claim:
         """Claim the handling of ``package_arn`` reaching ``status``; exactly one execution gets it.
 
         A claim whose holder never closed it (crashed) can be taken over after ``stale_after`` seconds;
         ``force`` (an operator's re-run) takes it over at once.
         """
         now = time.time() if now is None else now
-        item = _item({"pk": f"package#{package_arn}", "approval_status": status, "execution": execution,
-                      "outcome": "InProgress", "claimed_at": int(now)})
+        item = _item(
+            {
+                "pk": f"package#{package_arn}",
+                "approval_status": status,
+                "execution": execution,
+                "outcome": "InProgress",
+                "claimed_at": int(now),
+            }
+        )
         condition: dict[str, Any] = {}
         if not force:
             condition = {
                 "ConditionExpression": "attribute_not_exists(pk) OR approval_status <> :status OR "
-                                       "execution = :execution OR (outcome = :in_progress AND claimed_at < :stale)",
-                "ExpressionAttributeValues": _item({":status": status, ":execution": execution,
-                                                    ":in_progress": "InProgress",
-                                                    ":stale": int(now - stale_after)}),
+                "execution = :execution OR (outcome = :in_progress AND claimed_at < :stale)",
+                "ExpressionAttributeValues": _item(
+                    {
+                        ":status": status,
+                        ":execution": execution,
+                        ":in_progress": "InProgress",
+                        ":stale": int(now - stale_after),
+                    }
+                ),
             }
         if self._conditional(self.dynamodb.put_item, Item=item, **condition):
             return Claim(True, f"claimed {status} for {package_arn}")
         current = self._get(f"package#{package_arn}") or {}
-        return Claim(False, f"approval status {status} of this package was already handled by execution "
-                            f"{current.get('execution')} (outcome: {current.get('outcome')}); nothing changed since")
+        return Claim(
+            False,
+            f"approval status {status} of this package was already handled by execution "
+            f"{current.get('execution')} (outcome: {current.get('outcome')}); nothing changed since",
+        )
 
     def close_claim(self, package_arn: str, execution: str, outcome: str, detail: str) -> None:
         """Close the claim this execution holds (a claim taken over by another execution is left alone)."""
         self._conditional(
-            self.dynamodb.update_item, Key={"pk": encode(f"package#{package_arn}")},
+            self.dynamodb.update_item,
+            Key={"pk": encode(f"package#{package_arn}")},
             UpdateExpression="SET outcome = :outcome, outcome_detail = :detail, closed_at = :now",
             ConditionExpression="execution = :execution",
-            ExpressionAttributeValues=_item({":outcome": outcome, ":detail": detail[:1000], ":execution": execution,
-                                             ":now": int(time.time())}))
+            ExpressionAttributeValues=_item(
+                {":outcome": outcome, ":detail": detail[:1000], ":execution": execution, ":now": int(time.time())}
+            ),
+        )
 
     def abandon_claim(self, package_arn: str, execution: str) -> None:
         """Make this execution's unfinished claim stale at once, so a re-delivery or re-drive can take it over."""
         self._conditional(
-            self.dynamodb.update_item, Key={"pk": encode(f"package#{package_arn}")},
+            self.dynamodb.update_item,
+            Key={"pk": encode(f"package#{package_arn}")},
             UpdateExpression="SET claimed_at = :zero",
             ConditionExpression="execution = :execution AND outcome = :in_progress",
-            ExpressionAttributeValues=_item({":zero": 0, ":execution": execution, ":in_progress": "InProgress"}))
+            ExpressionAttributeValues=_item({":zero": 0, ":execution": execution, ":in_progress": "InProgress"}),
+        )
 
     # ---------- MME TargetModel pointers ----------
     def read_pointer(self, endpoint_name: str, model_name: str) -> dict[str, Any] | None:
@@ -142,8 +170,14 @@ class Store:
         """The target the pointer names now ({} when none)."""
         return dict(((self.read_pointer(endpoint_name, model_name) or {}).get("current")) or {})
 
-    def _write_pointer(self, endpoint_name: str, model_name: str, current: dict[str, Any],
-                       history: list[dict[str, Any]], existing: dict[str, Any] | None) -> None:
+    def _write_pointer(
+        self,
+        endpoint_name: str,
+        model_name: str,
+        current: dict[str, Any],
+        history: list[dict[str, Any]],
+        existing: dict[str, Any] | None,
+    ) -> None:
         revision = int((existing or {}).get("revision", 0))
         values = {":current": current, ":history": history, ":next": revision + 1}
         condition = "attribute_not_exists(pk)"
@@ -151,16 +185,21 @@ class Store:
             condition = "revision = :revision"
             values[":revision"] = revision
         written = self._conditional(
-            self.dynamodb.update_item, Key={"pk": encode(pointer_key(endpoint_name, model_name))},
+            self.dynamodb.update_item,
+            Key={"pk": encode(pointer_key(endpoint_name, model_name))},
             UpdateExpression="SET #current = :current, history = :history, revision = :next",
-            ConditionExpression=condition, ExpressionAttributeNames={"#current": "current"},
-            ExpressionAttributeValues=_item(values))
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#current": "current"},
+            ExpressionAttributeValues=_item(values),
+        )
         if not written:
-            raise PointerConflict(f"the TargetModel pointer of {model_name} on {endpoint_name} moved concurrently; "
-                                  "retry")
+            raise PointerConflict(
+                f"the TargetModel pointer of {model_name} on {endpoint_name} moved concurrently; retry"
+            )
 
-    def move_pointer(self, endpoint_name: str, model_name: str,
-                     target: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
+    def move_pointer(
+        self, endpoint_name: str, model_name: str, target: dict[str, Any]
+    ) -> tuple[bool, dict[str, Any] | None]:
         """Point the model at ``target`` (must hold ``target_model``); keep the previous ones for a rollback.
 
         Returns (moved, previous). Moving to the current target is a no-op. Optimistic concurrency on ``revision``.
@@ -173,8 +212,9 @@ class Store:
         self._write_pointer(endpoint_name, model_name, target, history[:POINTER_HISTORY], existing)
         return True, previous
 
-    def restore_pointer(self, endpoint_name: str, model_name: str,
-                        is_restorable: Callable[[dict[str, Any]], bool]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def restore_pointer(
+        self, endpoint_name: str, model_name: str, is_restorable: Callable[[dict[str, Any]], bool]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Move the pointer back to the newest previous target that ``is_restorable``; returns (restored, replaced).
 
         The replaced target and any skipped ones leave the history: a rejected version is not a rollback target.
@@ -186,7 +226,7 @@ class Store:
         index = next((i for i, candidate in enumerate(history) if is_restorable(candidate)), None)
         if index is None:
             raise NothingToRollBack(f"{model_name} on {endpoint_name} has no earlier approved version to return to")
-        self._write_pointer(endpoint_name, model_name, history[index], history[index + 1:], existing)
+        self._write_pointer(endpoint_name, model_name, history[index], history[index + 1 :], existing)
         return history[index], existing["current"]
 
     # ---------- endpoint leases ----------
@@ -194,24 +234,33 @@ class Store:
         """Take the endpoint's lease (free, expired, or already ours), or raise EndpointLeaseBusy."""
         taken = self._conditional(
             self.dynamodb.put_item,
-            Item=_item({"pk": f"lease#{endpoint}", "holder": execution, "expires_at": expires_at,
-                        "package_arn": package_arn}),
+            Item=_item(
+                {"pk": f"lease#{endpoint}", "holder": execution, "expires_at": expires_at, "package_arn": package_arn}
+            ),
             ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR holder = :me",
-            ExpressionAttributeValues=_item({":now": int(now), ":me": execution}))
+            ExpressionAttributeValues=_item({":now": int(now), ":me": execution}),
+        )
         if not taken:
             raise EndpointLeaseBusy(f"endpoint {endpoint} is being rolled by another promotion; waiting")
 
     def renew_lease(self, endpoint: str, execution: str, expires_at: int) -> bool:
         """Extend our lease; False if another execution holds it (ours expired)."""
         return self._conditional(
-            self.dynamodb.update_item, Key={"pk": encode(f"lease#{endpoint}")},
-            UpdateExpression="SET expires_at = :expires", ConditionExpression="holder = :me",
-            ExpressionAttributeValues=_item({":expires": expires_at, ":me": execution}))
+            self.dynamodb.update_item,
+            Key={"pk": encode(f"lease#{endpoint}")},
+            UpdateExpression="SET expires_at = :expires",
+            ConditionExpression="holder = :me",
+            ExpressionAttributeValues=_item({":expires": expires_at, ":me": execution}),
+        )
 
     def release_lease(self, endpoint: str, execution: str) -> None:
         """Release our lease; a lease taken over after expiry is not ours to release."""
-        self._conditional(self.dynamodb.delete_item, Key={"pk": encode(f"lease#{endpoint}")},
-                          ConditionExpression="holder = :me", ExpressionAttributeValues=_item({":me": execution}))
+        self._conditional(
+            self.dynamodb.delete_item,
+            Key={"pk": encode(f"lease#{endpoint}")},
+            ConditionExpression="holder = :me",
+            ExpressionAttributeValues=_item({":me": execution}),
+        )
 
     # ---------- what serves a real-time endpoint ----------
     def read_serving(self, endpoint: str) -> tuple[ServingRecord | None, list[ServingRecord]]:

@@ -44,8 +44,9 @@ def register_in_hub(plan: PromotionPlan, execution: str, deps: PromotionDeps) ->
     assert plan.artifact and plan.source and plan.hub_key
     hub = deps.hub()
     source_obj = pinned_source(deps, plan.artifact)
-    created_object = s3.copy_immutable(hub.s3, source_obj, deps.settings.hub_bucket, plan.hub_key,
-                                       plan.artifact.sha256, created_by=execution)
+    created_object = s3.copy_immutable(
+        hub.s3, source_obj, deps.settings.hub_bucket, plan.hub_key, plan.artifact.sha256, created_by=execution
+    )
     hub_artifact_uri = f"s3://{deps.settings.hub_bucket}/{plan.hub_key}"
     provenance = hub_provenance(plan)
     prov_id = sagemaker.provenance_id(provenance)
@@ -53,17 +54,33 @@ def register_in_hub(plan: PromotionPlan, execution: str, deps: PromotionDeps) ->
     existing = sagemaker.find_by_provenance(hub.sagemaker, group, prov_id)
     if existing:
         logger.info("hub package reused", extra={"hub_package_arn": existing})
-        return HubResult(hub_package_arn=existing, hub_artifact_uri=hub_artifact_uri, created_hub_package=False,
-                         created_hub_object=created_object, provenance_id=prov_id)
+        return HubResult(
+            hub_package_arn=existing,
+            hub_artifact_uri=hub_artifact_uri,
+            created_hub_package=False,
+            created_hub_object=created_object,
+            provenance_id=prov_id,
+        )
     package_arn = sagemaker.create_package(
-        hub.sagemaker, group=group, image=plan.source.image, model_data_url=hub_artifact_uri,
-        content_types=plan.source.content_types, response_types=plan.source.response_types,
-        approval_status="Approved", provenance=provenance, extra_metadata={"modelrelay:execution": execution},
+        hub.sagemaker,
+        group=group,
+        image=plan.source.image,
+        model_data_url=hub_artifact_uri,
+        content_types=plan.source.content_types,
+        response_types=plan.source.response_types,
+        approval_status="Approved",
+        provenance=provenance,
+        extra_metadata={"modelrelay:execution": execution},
         idempotency_key=execution,
         description=f"Promoted by ModelRelay from {plan.source.arn} (sha256 {plan.artifact.sha256}).",
     )
-    return HubResult(hub_package_arn=package_arn, hub_artifact_uri=hub_artifact_uri, created_hub_package=True,
-                     created_hub_object=created_object, provenance_id=prov_id)
+    return HubResult(
+        hub_package_arn=package_arn,
+        hub_artifact_uri=hub_artifact_uri,
+        created_hub_package=True,
+        created_hub_object=created_object,
+        provenance_id=prov_id,
+    )
 
 
 def remove_own_registration(plan: PromotionPlan, execution: str, deps: PromotionDeps) -> list[str]:
@@ -80,7 +97,8 @@ def remove_own_registration(plan: PromotionPlan, execution: str, deps: Promotion
             sagemaker.delete_package(hub.sagemaker, hub_package)
             removed.append(hub_package)
     # The hub key is content-addressed: another source package with the same bytes may use the same object.
-    if (s3.created_by(hub.s3, deps.settings.hub_bucket, plan.hub_key) == execution
-            and not sagemaker.find_by_metadata(hub.sagemaker, group, "modelrelay:sha256", plan.artifact.sha256)):
+    if s3.created_by(hub.s3, deps.settings.hub_bucket, plan.hub_key) == execution and not sagemaker.find_by_metadata(
+        hub.sagemaker, group, "modelrelay:sha256", plan.artifact.sha256
+    ):
         removed.append(s3.delete(hub.s3, deps.settings.hub_bucket, plan.hub_key))
     return removed

@@ -40,7 +40,7 @@ def group_for_key(key: str, prefix: str, routing: RoutingConfig) -> str:
     """``<prefix><group>/<name>.tar.gz`` → group, which must have a route that accepts drops."""
     if not key.startswith(prefix):
         raise UnknownIngestKey(f"key '{key}' is outside the ingest prefix '{prefix}'")
-    rest = key[len(prefix):]
+    rest = key[len(prefix) :]
     group, sep, name = rest.partition("/")
     if not sep or not name or name.endswith("/"):
         raise UnknownIngestKey(f"key '{key}' is not of the form {prefix}<model-package-group>/<name>.tar.gz")
@@ -69,10 +69,15 @@ def handle_drop(event: dict[str, Any], request_id: str, deps: IngestDeps) -> dic
         return _reject(deps, obj, base, rejected.reason, str(rejected))
 
     identity = obj.version_id if obj.version_id and obj.version_id != "null" else f"etag:{obj.etag}"
-    claim = deps.store.claim_transition(f"ingest:s3://{bucket}/{obj.key}", identity, request_id,
-                                        stale_after=INGEST_CLAIM_STALE_SECONDS)
-    provenance = {"source-bucket": bucket, "source-key": obj.key, "source-version-id": identity,
-                  "sha256": report.sha256}
+    claim = deps.store.claim_transition(
+        f"ingest:s3://{bucket}/{obj.key}", identity, request_id, stale_after=INGEST_CLAIM_STALE_SECONDS
+    )
+    provenance = {
+        "source-bucket": bucket,
+        "source-key": obj.key,
+        "source-version-id": identity,
+        "sha256": report.sha256,
+    }
     existing = sagemaker.find_by_provenance(deps.sagemaker, group, sagemaker.provenance_id(provenance))
     if existing or not claim.proceed:
         logger.info("duplicate drop event; nothing created", extra={"package_arn": existing, "reason": claim.reason})
@@ -83,9 +88,15 @@ def handle_drop(event: dict[str, Any], request_id: str, deps: IngestDeps) -> dic
     claim_key = f"ingest:s3://{bucket}/{obj.key}"
     try:
         package_arn = sagemaker.create_package(
-            deps.sagemaker, group=group, image=route.ingest.image, model_data_url=f"s3://{bucket}/{obj.key}",
-            content_types=route.ingest.content_types, response_types=route.ingest.response_types,
-            approval_status=approval, provenance=provenance, idempotency_key=request_id,
+            deps.sagemaker,
+            group=group,
+            image=route.ingest.image,
+            model_data_url=f"s3://{bucket}/{obj.key}",
+            content_types=route.ingest.content_types,
+            response_types=route.ingest.response_types,
+            approval_status=approval,
+            provenance=provenance,
+            idempotency_key=request_id,
             description=f"Registered by ModelRelay from a drop of s3://{bucket}/{obj.key} (sha256 {report.sha256}).",
         )
     except BaseException:
@@ -93,10 +104,22 @@ def handle_drop(event: dict[str, Any], request_id: str, deps: IngestDeps) -> dic
         deps.store.abandon_claim(claim_key, request_id)
         raise
     deps.store.close_claim(claim_key, request_id, "Succeeded", package_arn)
-    detail = {**base, "package_arn": package_arn, "group": group, "sha256": report.sha256,
-              "approval_status": approval, "size": report.size}
-    notify.publish(deps.sns, deps.events, deps.settings.notification_topic_arn, deps.settings.event_bus_name,
-                   "Artifact Registered", detail)
+    detail = {
+        **base,
+        "package_arn": package_arn,
+        "group": group,
+        "sha256": report.sha256,
+        "approval_status": approval,
+        "size": report.size,
+    }
+    notify.publish(
+        deps.sns,
+        deps.events,
+        deps.settings.notification_topic_arn,
+        deps.settings.event_bus_name,
+        "Artifact Registered",
+        detail,
+    )
     metrics.add_metric(name="ArtifactsRegistered", unit="Count", value=1)
     return {"status": "registered", **detail}
 
@@ -105,9 +128,14 @@ def _reject(deps: IngestDeps, obj: s3.ObjectHead, base: dict[str, Any], reason: 
     logger.warning("artifact rejected", extra={"reason": reason, "detail": message, **base})
     s3.tag_rejected(deps.s3, obj, reason, message)
     detail = {**base, "reason": reason, "message": message}
-    notify.publish(deps.sns, deps.events, deps.settings.notification_topic_arn, deps.settings.event_bus_name,
-                   "Artifact Rejected", detail)
+    notify.publish(
+        deps.sns,
+        deps.events,
+        deps.settings.notification_topic_arn,
+        deps.settings.event_bus_name,
+        "Artifact Rejected",
+        detail,
+    )
     metrics.add_dimension(name="reason", value=reason)
     metrics.add_metric(name="ArtifactsRejected", unit="Count", value=1)
     return {"status": "rejected", **detail}
-

@@ -24,8 +24,14 @@ def stage_on_mme(plan: PromotionPlan, hub: HubResult | None, execution: str, dep
     """Copy to the immutable versioned MME key, then move the model's current TargetModel pointer to it."""
     assert plan.artifact and plan.mme_bucket and plan.mme_key and plan.target_model and plan.model_name
     assert plan.endpoint_name
-    created = s3.copy_immutable(deps.s3, pinned_source(deps, plan.artifact), plan.mme_bucket, plan.mme_key,
-                                plan.artifact.sha256, created_by=execution)
+    created = s3.copy_immutable(
+        deps.s3,
+        pinned_source(deps, plan.artifact),
+        plan.mme_bucket,
+        plan.mme_key,
+        plan.artifact.sha256,
+        created_by=execution,
+    )
     target = {
         "target_model": plan.target_model,
         "s3_uri": f"s3://{plan.mme_bucket}/{plan.mme_key}",
@@ -37,21 +43,33 @@ def stage_on_mme(plan: PromotionPlan, hub: HubResult | None, execution: str, dep
         "moved_at": int(time.time()),
     }
     moved, previous = deps.store.move_pointer(plan.endpoint_name, plan.model_name, target)
-    return MmeResult(endpoint_name=plan.endpoint_name, target_model=plan.target_model, mme_uri=target["s3_uri"],
-                     created_mme_object=created, pointer_moved=moved,
-                     previous_target_model=(previous or {}).get("target_model"))
+    return MmeResult(
+        endpoint_name=plan.endpoint_name,
+        target_model=plan.target_model,
+        mme_uri=target["s3_uri"],
+        created_mme_object=created,
+        pointer_moved=moved,
+        previous_target_model=(previous or {}).get("target_model"),
+    )
 
 
 def restore_mme(plan: PromotionPlan, execution: str, deps: PromotionDeps) -> MmeResult:
     """Move the MME model's pointer back to the newest previous target whose package is still Approved."""
     assert plan.endpoint_name and plan.model_name
     restored, replaced = deps.store.restore_pointer(
-        plan.endpoint_name, plan.model_name,
-        lambda target: sagemaker.approval_status(deps.sagemaker, target.get("package_arn")) == "Approved")
+        plan.endpoint_name,
+        plan.model_name,
+        lambda target: sagemaker.approval_status(deps.sagemaker, target.get("package_arn")) == "Approved",
+    )
     logger.info("TargetModel pointer moved back", extra={"restored": restored, "replaced": replaced})
-    return MmeResult(endpoint_name=plan.endpoint_name, target_model=restored.get("target_model"),
-                     mme_uri=restored.get("s3_uri"), previous_target_model=replaced.get("target_model"),
-                     restored_package_arn=restored.get("package_arn"), pointer_moved=True)
+    return MmeResult(
+        endpoint_name=plan.endpoint_name,
+        target_model=restored.get("target_model"),
+        mme_uri=restored.get("s3_uri"),
+        previous_target_model=replaced.get("target_model"),
+        restored_package_arn=restored.get("package_arn"),
+        pointer_moved=True,
+    )
 
 
 def remove_own_staging(plan: PromotionPlan, execution: str, deps: PromotionDeps) -> list[str]:

@@ -96,32 +96,48 @@ def record_outcome(request: OutcomeRequest, deps: PromotionDeps) -> OutcomeResul
         detail |= {"reason": "not_approved", "message": plan.reason}
     elif rollout is not None and rollout.status == "Superseded":
         outcome = "Skipped"
-        detail |= {"reason": "superseded", "message": rollout.reason,
-                   "endpoint_name": plan.endpoint_name if plan else None}
+        detail |= {
+            "reason": "superseded",
+            "message": rollout.reason,
+            "endpoint_name": plan.endpoint_name if plan else None,
+        }
     elif plan and plan.decision == "restore":
         kind = "Rollback"
         outcome = _rollout_outcome(plan, rollout)
-        detail |= {"route": plan.route_kind, "endpoint_name": plan.endpoint_name, "reason": plan.reason,
-                   "replaced_package_arn": plan.package_arn,
-                   "restored_package_arn": (mme.restored_package_arn if mme else None)
-                   or (rollout.restore_to.package_arn if rollout and rollout.restore_to else None),
-                   "target_model": mme.target_model if mme else None,
-                   "endpoint_config": rollout.new_config if rollout else None,
-                   "message": (rollout.reason if rollout else None) or plan.reason}
+        detail |= {
+            "route": plan.route_kind,
+            "endpoint_name": plan.endpoint_name,
+            "reason": plan.reason,
+            "replaced_package_arn": plan.package_arn,
+            "restored_package_arn": (mme.restored_package_arn if mme else None)
+            or (rollout.restore_to.package_arn if rollout and rollout.restore_to else None),
+            "target_model": mme.target_model if mme else None,
+            "endpoint_config": rollout.new_config if rollout else None,
+            "message": (rollout.reason if rollout else None) or plan.reason,
+        }
     else:
         assert plan and plan.artifact
         outcome = _rollout_outcome(plan, rollout)
         detail |= {
-            "route": plan.route_kind, "endpoint_name": plan.endpoint_name, "sha256": plan.artifact.sha256,
-            "source_artifact": plan.artifact.uri, "hub_package_arn": hub.hub_package_arn if hub else None,
-            "hub_artifact_uri": hub.hub_artifact_uri if hub else None, "mme_uri": mme.mme_uri if mme else None,
+            "route": plan.route_kind,
+            "endpoint_name": plan.endpoint_name,
+            "sha256": plan.artifact.sha256,
+            "source_artifact": plan.artifact.uri,
+            "hub_package_arn": hub.hub_package_arn if hub else None,
+            "hub_artifact_uri": hub.hub_artifact_uri if hub else None,
+            "mme_uri": mme.mme_uri if mme else None,
             "target_model": mme.target_model if mme else None,
             "previous_target_model": mme.previous_target_model if mme else None,
         }
         if rollout is not None:
-            detail |= {"rollout_status": rollout.status, "reason": rollout.reason,
-                       "endpoint_config": rollout.new_config, "previous_endpoint_config": rollout.old_config,
-                       "strategy": rollout.strategy, "polls": rollout.polls}
+            detail |= {
+                "rollout_status": rollout.status,
+                "reason": rollout.reason,
+                "endpoint_config": rollout.new_config,
+                "previous_endpoint_config": rollout.old_config,
+                "strategy": rollout.strategy,
+                "polls": rollout.polls,
+            }
             if outcome != "Succeeded":
                 detail["failed_step"] = "CheckRollout"
                 detail["message"] = rollout.reason
@@ -133,16 +149,25 @@ def record_outcome(request: OutcomeRequest, deps: PromotionDeps) -> OutcomeResul
     subject = f"ModelRelay: {kind.lower()} {words} for {detail.get('group') or package_arn}"
     lines = [f"{k}: {v}" for k, v in detail.items() if v not in (None, [], "")]
     logger.info("promotion outcome", extra={"outcome": outcome, "detail": detail})
-    return OutcomeResult(outcome=outcome, detail_type=f"{kind} {outcome}", detail=detail, subject=subject[:99],
-                         message=subject + "\n\n" + "\n".join(lines))
+    return OutcomeResult(
+        outcome=outcome,
+        detail_type=f"{kind} {outcome}",
+        detail=detail,
+        subject=subject[:99],
+        message=subject + "\n\n" + "\n".join(lines),
+    )
 
 
-def _record_status_on_package(package_arn: str, execution: str, outcome: Outcome, failed: bool,
-                              detail: dict[str, Any], deps: PromotionDeps) -> None:
+def _record_status_on_package(
+    package_arn: str, execution: str, outcome: Outcome, failed: bool, detail: dict[str, Any], deps: PromotionDeps
+) -> None:
     status = {"modelrelay:status": f"Promotion{outcome}", "modelrelay:execution": execution}
     if failed:
-        status |= {"modelrelay:failed-step": detail["failed_step"], "modelrelay:reason": detail["reason"],
-                   "modelrelay:detail": detail["message"]}
+        status |= {
+            "modelrelay:failed-step": detail["failed_step"],
+            "modelrelay:reason": detail["reason"],
+            "modelrelay:detail": detail["message"],
+        }
     elif detail.get("hub_package_arn"):
         status |= {"modelrelay:hub-package": str(detail["hub_package_arn"])}
     try:

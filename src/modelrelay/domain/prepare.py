@@ -54,9 +54,16 @@ def restore_plan(group: str, rejected_arn: str | None, reason: str, deps: Promot
         kind = "endpoint"
     if not serving_arn or (rejected_arn is not None and serving_arn != rejected_arn):
         return None
-    return PromotionPlan(decision="restore", reason=reason, package_arn=serving_arn, group=group, route_kind=kind,
-                         endpoint_name=route.target.endpoint_name, model_name=route.model_name,
-                         mme_bucket=route.target.bucket if isinstance(route.target, MmeTarget) else None)
+    return PromotionPlan(
+        decision="restore",
+        reason=reason,
+        package_arn=serving_arn,
+        group=group,
+        route_kind=kind,
+        endpoint_name=route.target.endpoint_name,
+        model_name=route.model_name,
+        mme_bucket=route.target.bucket if isinstance(route.target, MmeTarget) else None,
+    )
 
 
 def prepare(raw_input: dict[str, Any], execution: str, deps: PromotionDeps) -> PromotionPlan:
@@ -73,13 +80,15 @@ def _manual_rollback(request: ManualRollbackRequest, deps: PromotionDeps) -> Pro
     by = f" by {request.requested_by}" if request.requested_by else ""
     plan = restore_plan(request.group, None, f"manual rollback of {request.group} requested{by}", deps)
     if plan is None:
-        raise NothingToRollBack(f"nothing ModelRelay promoted serves the route of {request.group}; nothing to roll "
-                                "back")
+        raise NothingToRollBack(
+            f"nothing ModelRelay promoted serves the route of {request.group}; nothing to roll back"
+        )
     return plan
 
 
-def _approval(event: ModelPackageStateChangeEvent, execution: str, deps: PromotionDeps, *,
-              force: bool) -> PromotionPlan:
+def _approval(
+    event: ModelPackageStateChangeEvent, execution: str, deps: PromotionDeps, *, force: bool
+) -> PromotionPlan:
     detail = event.detail
     arn = detail.ModelPackageArn
     arn_parts = arn.split(":")
@@ -93,8 +102,9 @@ def _approval(event: ModelPackageStateChangeEvent, execution: str, deps: Promoti
     if not claim.proceed:
         return PromotionPlan(decision="duplicate", reason=claim.reason, package_arn=arn, group=group)
     if status == "Rejected" and detail.ModelApprovalStatus == "Rejected":
-        restore = restore_plan(group, arn, f"{arn} was rejected while serving; restoring the previous approved "
-                                           "version", deps)
+        restore = restore_plan(
+            group, arn, f"{arn} was rejected while serving; restoring the previous approved version", deps
+        )
         if restore is not None:
             return restore
     if status != "Approved":
@@ -122,11 +132,18 @@ def _promotion(arn: str, group: str, description: dict[str, Any], deps: Promotio
         report = validate_artifact(s3.open_stream(deps.s3, obj), route.limits.to_limits(), expected_size=obj.size)
     except ArtifactRejected as rejected:
         raise ArtifactInvalid(f"{source.model_data_url}: {rejected}", reason=rejected.reason) from rejected
-    artifact = ArtifactRef(bucket=bucket, key=obj.key, version_id=obj.version_id, size=report.size,
-                           sha256=report.sha256, etag=obj.etag)
+    artifact = ArtifactRef(
+        bucket=bucket, key=obj.key, version_id=obj.version_id, size=report.size, sha256=report.sha256, etag=obj.etag
+    )
     plan = PromotionPlan(
-        decision="promote", reason="approved", package_arn=arn, group=group, source=source, artifact=artifact,
-        hub_key=hub_key(group, report.sha256), model_name=route.model_name,
+        decision="promote",
+        reason="approved",
+        package_arn=arn,
+        group=group,
+        source=source,
+        artifact=artifact,
+        hub_key=hub_key(group, report.sha256),
+        model_name=route.model_name,
         route_kind="mme" if isinstance(route.target, MmeTarget) else "endpoint",
         endpoint_name=route.target.endpoint_name,
     )

@@ -45,12 +45,20 @@ def acquire(plan: PromotionPlan, execution: str, deps: RolloutDeps, now: float |
     deps.store.acquire_lease(endpoint, execution, plan.package_arn, expires, now)
     serving, _ = deps.store.read_serving(endpoint)
     version = plan.source.version if plan.source else None
-    if (plan.decision != "restore" and serving is not None and serving.group == plan.group and version is not None
-            and int(serving.version or 0) > version):
+    if (
+        plan.decision != "restore"
+        and serving is not None
+        and serving.group == plan.group
+        and version is not None
+        and int(serving.version or 0) > version
+    ):
         deps.store.release_lease(endpoint, execution)
-        return RolloutState(status="Superseded", endpoint_name=endpoint,
-                            reason=f"version {serving.version} of {plan.group}, approved later, already serves "
-                                   f"{endpoint}; version {version} is not rolled out")
+        return RolloutState(
+            status="Superseded",
+            endpoint_name=endpoint,
+            reason=f"version {serving.version} of {plan.group}, approved later, already serves "
+            f"{endpoint}; version {version} is not rolled out",
+        )
     return RolloutState(status="Acquired", endpoint_name=endpoint, lease_expires_at=expires)
 
 
@@ -78,19 +86,25 @@ def preflight(endpoint: dict[str, Any], config: dict[str, Any], rollout: Rollout
     """Every check before any SageMaker write; each failure names itself."""
     name = endpoint["EndpointName"]
     if endpoint.get("EndpointStatus") != "InService":
-        raise PreflightFailed(f"endpoint {name} is {endpoint.get('EndpointStatus')}, not InService",
-                              reason="endpoint_not_in_service")
+        raise PreflightFailed(
+            f"endpoint {name} is {endpoint.get('EndpointStatus')}, not InService", reason="endpoint_not_in_service"
+        )
     variants = config.get("ProductionVariants") or []
     if not variants:
-        raise PreflightFailed(f"endpoint config {config.get('EndpointConfigName')} has no production variants",
-                              reason="no_production_variants")
+        raise PreflightFailed(
+            f"endpoint config {config.get('EndpointConfigName')} has no production variants",
+            reason="no_production_variants",
+        )
     for variant in variants:
         count = int(variant.get("InitialInstanceCount") or 0)
-        current: dict[str, Any] = next((v for v in endpoint.get("ProductionVariants", [])
-                                        if v.get("VariantName") == variant["VariantName"]), {})
+        current: dict[str, Any] = next(
+            (v for v in endpoint.get("ProductionVariants", []) if v.get("VariantName") == variant["VariantName"]), {}
+        )
         count = int(current.get("CurrentInstanceCount") or count)
-        shift = {"CANARY": ("canary", rollout.canary_size_percent, "canary_too_large"),
-                 "LINEAR": ("linear step", rollout.linear_step_percent, "linear_step_too_large")}.get(rollout.strategy)
+        shift = {
+            "CANARY": ("canary", rollout.canary_size_percent, "canary_too_large"),
+            "LINEAR": ("linear step", rollout.linear_step_percent, "linear_step_too_large"),
+        }.get(rollout.strategy)
         if shift:
             label, percent, reason = shift
             size = math.ceil(count * percent / 100)
@@ -98,11 +112,12 @@ def preflight(endpoint: dict[str, Any], config: dict[str, Any], rollout: Rollout
                 raise PreflightFailed(
                     f"variant {variant['VariantName']} has {count} instance(s): a {percent}% {label} is {size} "
                     f"instance(s); {rollout.strategy} needs at least 2 instances and at most 50% of the fleet per "
-                    "shift", reason=reason)
+                    "shift",
+                    reason=reason,
+                )
     missing = alarms.missing(deps.cloudwatch, list(rollout.alarm_names))
     if missing:
-        raise PreflightFailed(f"alarm(s) {', '.join(missing)} named by the route do not exist",
-                              reason="alarm_missing")
+        raise PreflightFailed(f"alarm(s) {', '.join(missing)} named by the route do not exist", reason="alarm_missing")
 
 
 def guardrail_alarms(endpoint: str, variant: str, rollout: RolloutConfig, deps: RolloutDeps) -> list[str]:
@@ -117,8 +132,9 @@ def _names(endpoint: str, sha256: str, execution: str) -> str:
     return f"{endpoint[:38]}-{sha256[:12]}-{suffix}"
 
 
-def start(plan: PromotionPlan, hub: HubResult | None, execution: str, deps: RolloutDeps,
-          now: float | None = None) -> RolloutState:
+def start(
+    plan: PromotionPlan, hub: HubResult | None, execution: str, deps: RolloutDeps, now: float | None = None
+) -> RolloutState:
     """Preflight, then model + cloned endpoint config + UpdateEndpoint with guardrails."""
     assert plan.endpoint_name
     now = time.time() if now is None else now
@@ -129,12 +145,15 @@ def start(plan: PromotionPlan, hub: HubResult | None, execution: str, deps: Roll
     old_config_name = endpoint["EndpointConfigName"]
     submitted = _already_submitted(endpoint, plan, execution, deps)
     if submitted:  # a retried StartRollout after UpdateEndpoint was accepted: follow that update, don't fail
-        return _in_progress(plan.endpoint_name, submitted[0], submitted[1], submitted[1],
-                            list(rollout.alarm_names), rollout, now)
+        return _in_progress(
+            plan.endpoint_name, submitted[0], submitted[1], submitted[1], list(rollout.alarm_names), rollout, now
+        )
     config = sagemaker.describe_endpoint_config(deps.sagemaker, old_config_name)
     if config is None:
-        raise PreflightFailed(f"endpoint config {old_config_name} of {plan.endpoint_name} does not exist",
-                              reason="endpoint_config_not_found")
+        raise PreflightFailed(
+            f"endpoint config {old_config_name} of {plan.endpoint_name} does not exist",
+            reason="endpoint_config_not_found",
+        )
     preflight(endpoint, config, rollout, deps)
 
     variants = config["ProductionVariants"]
@@ -146,26 +165,52 @@ def start(plan: PromotionPlan, hub: HubResult | None, execution: str, deps: Roll
     name = _names(plan.endpoint_name, plan.artifact.sha256, execution)
     if sagemaker.describe_model(deps.sagemaker, name) is None:
         sagemaker.create_model(
-            deps.sagemaker, ModelName=name, ExecutionRoleArn=serving_model.get("ExecutionRoleArn"),
+            deps.sagemaker,
+            ModelName=name,
+            ExecutionRoleArn=serving_model.get("ExecutionRoleArn"),
             Containers=[{"ModelPackageName": hub.hub_package_arn}],
-            Tags=[{"Key": "modelrelay:package", "Value": plan.package_arn[-256:]},
-                  {"Key": "modelrelay:execution", "Value": execution[-256:]}],
+            Tags=[
+                {"Key": "modelrelay:package", "Value": plan.package_arn[-256:]},
+                {"Key": "modelrelay:execution", "Value": execution[-256:]},
+            ],
         )
     if sagemaker.describe_endpoint_config(deps.sagemaker, name) is None:
-        clone = {k: v for k, v in config.items()
-                 if k in ("DataCaptureConfig", "KmsKeyId", "AsyncInferenceConfig", "ExplainerConfig",
-                          "ShadowProductionVariants", "ExecutionRoleArn", "VpcConfig", "EnableNetworkIsolation")}
-        swapped = [{k: v for k, v in variant.items() if k not in ("CurrentInstanceCount",)} | {"ModelName": name}
-                   for variant in variants]
+        clone = {
+            k: v
+            for k, v in config.items()
+            if k
+            in (
+                "DataCaptureConfig",
+                "KmsKeyId",
+                "AsyncInferenceConfig",
+                "ExplainerConfig",
+                "ShadowProductionVariants",
+                "ExecutionRoleArn",
+                "VpcConfig",
+                "EnableNetworkIsolation",
+            )
+        }
+        swapped = [
+            {k: v for k, v in variant.items() if k not in ("CurrentInstanceCount",)} | {"ModelName": name}
+            for variant in variants
+        ]
         sagemaker.create_endpoint_config(deps.sagemaker, EndpointConfigName=name, ProductionVariants=swapped, **clone)
     sagemaker.update_endpoint(deps.sagemaker, plan.endpoint_name, name, deployment_config(rollout, alarm_names))
-    logger.info("rollout started", extra={"endpoint": plan.endpoint_name, "new_config": name,
-                                          "old_config": old_config_name, "alarms": alarm_names})
+    logger.info(
+        "rollout started",
+        extra={
+            "endpoint": plan.endpoint_name,
+            "new_config": name,
+            "old_config": old_config_name,
+            "alarms": alarm_names,
+        },
+    )
     return _in_progress(plan.endpoint_name, old_config_name, name, name, alarm_names, rollout, now)
 
 
-def _already_submitted(endpoint: dict[str, Any], plan: PromotionPlan, execution: str,
-                       deps: RolloutDeps) -> tuple[str, str] | None:
+def _already_submitted(
+    endpoint: dict[str, Any], plan: PromotionPlan, execution: str, deps: RolloutDeps
+) -> tuple[str, str] | None:
     """(old config, new config) of the update this execution already submitted, if the endpoint is on it or
     moving to it."""
     if plan.decision == "restore" or not plan.artifact:
@@ -180,31 +225,66 @@ def _already_submitted(endpoint: dict[str, Any], plan: PromotionPlan, execution:
     return None
 
 
-def _in_progress(endpoint: str, old_config: str, new_config: str, new_model: str, alarm_names: list[str],
-                 rollout: RolloutConfig, now: float) -> RolloutState:
+def _in_progress(
+    endpoint: str,
+    old_config: str,
+    new_config: str,
+    new_model: str,
+    alarm_names: list[str],
+    rollout: RolloutConfig,
+    now: float,
+) -> RolloutState:
     return RolloutState(
-        status="InProgress", endpoint_name=endpoint, old_config=old_config, new_config=new_config,
-        new_model=new_model, alarm_names=alarm_names, strategy=rollout.strategy, started_at=int(now),
-        wait_seconds=max(1, min(FIRST_POLL_SECONDS, rollout.wait_interval_seconds // 4 or 1)), polls=0,
+        status="InProgress",
+        endpoint_name=endpoint,
+        old_config=old_config,
+        new_config=new_config,
+        new_model=new_model,
+        alarm_names=alarm_names,
+        strategy=rollout.strategy,
+        started_at=int(now),
+        wait_seconds=max(1, min(FIRST_POLL_SECONDS, rollout.wait_interval_seconds // 4 or 1)),
+        polls=0,
         # SageMaker's MaximumExecutionTimeout bounds the whole deployment (bakes and termination wait included).
         deadline=int(now + rollout.maximum_execution_timeout_seconds + LEASE_MARGIN_SECONDS),
     )
 
 
-def _start_restore(plan: PromotionPlan, endpoint: dict[str, Any], alarm_names: list[str], rollout: RolloutConfig,
-                   now: float, deps: RolloutDeps) -> RolloutState:
+def _start_restore(
+    plan: PromotionPlan,
+    endpoint: dict[str, Any],
+    alarm_names: list[str],
+    rollout: RolloutConfig,
+    now: float,
+    deps: RolloutDeps,
+) -> RolloutState:
     """Roll back to the newest previous winner whose package is still Approved, with the same guardrails."""
     _, history = deps.store.read_serving(endpoint["EndpointName"])
-    candidate = next((old for old in history
-                      if sagemaker.approval_status(deps.sagemaker, old.package_arn) == "Approved"
-                      and sagemaker.describe_endpoint_config(deps.sagemaker, old.config_name) is not None), None)
+    candidate = next(
+        (
+            old
+            for old in history
+            if sagemaker.approval_status(deps.sagemaker, old.package_arn) == "Approved"
+            and sagemaker.describe_endpoint_config(deps.sagemaker, old.config_name) is not None
+        ),
+        None,
+    )
     if candidate is None:
-        raise NothingToRollBack(f"endpoint {endpoint['EndpointName']} has no earlier approved version whose "
-                                "endpoint config still exists")
-    sagemaker.update_endpoint(deps.sagemaker, endpoint["EndpointName"], candidate.config_name,
-                              deployment_config(rollout, alarm_names))
-    state = _in_progress(endpoint["EndpointName"], endpoint["EndpointConfigName"], candidate.config_name,
-                         candidate.model_name or "", alarm_names, rollout, now)
+        raise NothingToRollBack(
+            f"endpoint {endpoint['EndpointName']} has no earlier approved version whose endpoint config still exists"
+        )
+    sagemaker.update_endpoint(
+        deps.sagemaker, endpoint["EndpointName"], candidate.config_name, deployment_config(rollout, alarm_names)
+    )
+    state = _in_progress(
+        endpoint["EndpointName"],
+        endpoint["EndpointConfigName"],
+        candidate.config_name,
+        candidate.model_name or "",
+        alarm_names,
+        rollout,
+        now,
+    )
     return state.model_copy(update={"restore_to": candidate})
 
 
@@ -231,22 +311,37 @@ def check(rollout: RolloutState, execution: str, deps: RolloutDeps, now: float |
         logger.warning("rollout lease lost while the update runs", extra={"endpoint": rollout.endpoint_name})
     endpoint = sagemaker.describe_endpoint(deps.sagemaker, rollout.endpoint_name)
     if endpoint is None:
-        return rollout.model_copy(update={"status": "Failed", "reason": f"endpoint {rollout.endpoint_name} was "
-                                          "deleted during the rollout", "polls": rollout.polls + 1})
+        return rollout.model_copy(
+            update={
+                "status": "Failed",
+                "reason": f"endpoint {rollout.endpoint_name} was deleted during the rollout",
+                "polls": rollout.polls + 1,
+            }
+        )
     status, reason = classify(endpoint, rollout)
-    result = rollout.model_copy(update={"status": status, "reason": reason, "polls": rollout.polls + 1,
-                                        "observed": endpoint.get("EndpointStatus")})
+    result = rollout.model_copy(
+        update={
+            "status": status,
+            "reason": reason,
+            "polls": rollout.polls + 1,
+            "observed": endpoint.get("EndpointStatus"),
+        }
+    )
     if status == "InProgress":
         if now > rollout.deadline:
-            return result.model_copy(update={
-                "status": "Failed",
-                "reason": f"no outcome before the deadline; endpoint is {endpoint.get('EndpointStatus')}"})
+            return result.model_copy(
+                update={
+                    "status": "Failed",
+                    "reason": f"no outcome before the deadline; endpoint is {endpoint.get('EndpointStatus')}",
+                }
+            )
         result.wait_seconds = min(MAX_POLL_SECONDS, max(1, int(rollout.wait_seconds * 1.5)))
     return result
 
 
-def finish(plan: PromotionPlan, hub: HubResult | None, rollout: RolloutState, execution: str,
-           deps: RolloutDeps) -> RolloutState:
+def finish(
+    plan: PromotionPlan, hub: HubResult | None, rollout: RolloutState, execution: str, deps: RolloutDeps
+) -> RolloutState:
     """Release the lease, record the outcome on both packages, keep the winners, remove the loser."""
     endpoint = rollout.endpoint_name
     if rollout.status == "Succeeded" and plan.decision == "restore":
@@ -256,8 +351,11 @@ def finish(plan: PromotionPlan, hub: HubResult | None, rollout: RolloutState, ex
     elif rollout.new_config:
         _delete_loser(rollout, deps)
     deps.store.release_lease(endpoint, execution)
-    properties = {"modelrelay:rollout": rollout.status, "modelrelay:rollout-endpoint": endpoint,
-                  "modelrelay:rollout-reason": str(rollout.reason or rollout.status)}
+    properties = {
+        "modelrelay:rollout": rollout.status,
+        "modelrelay:rollout-endpoint": endpoint,
+        "modelrelay:rollout-reason": str(rollout.reason or rollout.status),
+    }
     # The outcome is what the endpoint says; failing to annotate a package must not turn it into a failure.
     not_recorded = []
     targets = [(deps.sagemaker, plan.package_arn)]
@@ -267,21 +365,29 @@ def finish(plan: PromotionPlan, hub: HubResult | None, rollout: RolloutState, ex
         try:
             sagemaker.record_status(client, package_arn, properties)
         except ClientError as error:
-            logger.warning("rollout status not recorded on package",
-                           extra={"package_arn": package_arn, "error": str(error)})
+            logger.warning(
+                "rollout status not recorded on package", extra={"package_arn": package_arn, "error": str(error)}
+            )
             not_recorded.append(package_arn)
     return rollout.model_copy(update={"finished": True, "status_not_recorded_on": not_recorded})
 
 
-def _record_serving(plan: PromotionPlan, hub: HubResult | None, rollout: RolloutState, execution: str,
-                    deps: RolloutDeps) -> None:
+def _record_serving(
+    plan: PromotionPlan, hub: HubResult | None, rollout: RolloutState, execution: str, deps: RolloutDeps
+) -> None:
     serving, history = deps.store.read_serving(rollout.endpoint_name)
     history = ([serving] if serving else []) + history
     assert rollout.new_config
-    current = ServingRecord(package_arn=plan.package_arn, group=plan.group, version=plan.version,
-                            config_name=rollout.new_config, model_name=rollout.new_model,
-                            hub_package_arn=hub.hub_package_arn if hub else None, execution=execution)
-    for old in history[KEEP_WINNERS - 1:]:  # keep the last few winners so a rollback has something to return to
+    current = ServingRecord(
+        package_arn=plan.package_arn,
+        group=plan.group,
+        version=plan.version,
+        config_name=rollout.new_config,
+        model_name=rollout.new_model,
+        hub_package_arn=hub.hub_package_arn if hub else None,
+        execution=execution,
+    )
+    for old in history[KEEP_WINNERS - 1 :]:  # keep the last few winners so a rollback has something to return to
         sagemaker.delete_config_and_model(deps.sagemaker, old.config_name, old.model_name)
     deps.store.write_serving(rollout.endpoint_name, current, history[: KEEP_WINNERS - 1])
 
@@ -291,7 +397,7 @@ def _record_restored(rollout: RolloutState, deps: RolloutDeps) -> None:
     serving, history = deps.store.read_serving(rollout.endpoint_name)
     restored = rollout.restore_to
     assert restored is not None
-    remaining = history[history.index(restored) + 1:] if restored in history else history
+    remaining = history[history.index(restored) + 1 :] if restored in history else history
     deps.store.write_serving(rollout.endpoint_name, restored, remaining)
     if serving is not None:
         sagemaker.delete_config_and_model(deps.sagemaker, serving.config_name, serving.model_name)

@@ -33,8 +33,12 @@ def original_event(body: str) -> dict[str, Any]:
 def redrive(sqs: Any, target: Any, queue_url: str, target_arn: str, limit: int) -> dict[str, int]:
     report = {"received": 0, "redriven": 0, "failed": 0}
     while report["received"] < limit:
-        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=min(10, limit - report["received"]),
-                                    WaitTimeSeconds=1, VisibilityTimeout=60).get("Messages", [])
+        batch = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=min(10, limit - report["received"]),
+            WaitTimeSeconds=1,
+            VisibilityTimeout=60,
+        ).get("Messages", [])
         if not batch:
             break
         for message in batch:
@@ -63,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     session = boto3.Session()
     sqs = session.client("sqs", endpoint_url=args.endpoint_url)
-    target = session.client("stepfunctions" if ":states:" in args.target_arn else "lambda",
-                            endpoint_url=args.endpoint_url)
+    target = session.client(
+        "stepfunctions" if ":states:" in args.target_arn else "lambda", endpoint_url=args.endpoint_url
+    )
     report = redrive(sqs, target, args.queue_url, args.target_arn, args.max)
     print(json.dumps(report))
     return 1 if report["failed"] else 0

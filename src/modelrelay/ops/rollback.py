@@ -35,8 +35,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"still running: {execution['executionArn']}", file=sys.stderr)
             return 2
         time.sleep(2)
-    print(json.dumps({"execution": execution["executionArn"], "status": described["status"],
-                      "error": described.get("error"), "cause": described.get("cause")}))
+    print(
+        json.dumps(
+            {
+                "execution": execution["executionArn"],
+                "status": described["status"],
+                "error": described.get("error"),
+                "cause": described.get("cause"),
+            }
+        )
+    )
     return 0 if described["status"] == "SUCCEEDED" else 1
 
 

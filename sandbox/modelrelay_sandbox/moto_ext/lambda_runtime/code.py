@@ -70,16 +70,21 @@ def host_sys_path() -> list[str]:
     with _host_path_lock:
         if _host_path is None:
             out = subprocess.run(
-                [sys.executable, "-I", "-c",
-                 "import json, sys; print(json.dumps([sys.path, sys.prefix, sys.base_prefix]))"],
+                [
+                    sys.executable,
+                    "-I",
+                    "-c",
+                    "import json, sys; print(json.dumps([sys.path, sys.prefix, sys.base_prefix]))",
+                ],
                 check=True,
                 capture_output=True,
                 text=True,
             ).stdout
             paths, prefix, base_prefix = json.loads(out)
             roots = tuple(os.path.join(os.path.realpath(r), "") for r in (prefix, base_prefix))
-            _host_path = [p for p in paths if p and os.path.exists(p)
-                          and os.path.join(os.path.realpath(p), "").startswith(roots)]
+            _host_path = [
+                p for p in paths if p and os.path.exists(p) and os.path.join(os.path.realpath(p), "").startswith(roots)
+            ]
         return list(_host_path)
 
 

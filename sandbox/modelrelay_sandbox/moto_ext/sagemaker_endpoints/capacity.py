@@ -48,8 +48,9 @@ def update_endpoint_weights_and_capacities(
                 if desired.get("DesiredInstanceCount") is not None:
                     variant["DesiredInstanceCount"] = desired["DesiredInstanceCount"]
             if desired.get("DesiredInstanceCount") is not None:
-                changes.append(f"Scaling desired instance count of {desired['VariantName']} to "
-                               f"{desired['DesiredInstanceCount']}.")
+                changes.append(
+                    f"Scaling desired instance count of {desired['VariantName']} to {desired['DesiredInstanceCount']}."
+                )
         for variant in target:  # on completion current = desired
             if "DesiredWeight" in variant:
                 variant["CurrentWeight"] = variant["DesiredWeight"]
@@ -58,10 +59,19 @@ def update_endpoint_weights_and_capacities(
         current = settings()
         stage = Stage("Updating", " ".join(changes) or "Updating variant weights.", 0)
         DEPLOYMENTS[endpoint.arn] = Deployment(
-            endpoint=endpoint, kind="capacity", new_config=endpoint.endpoint_config_name, new_variants=target,
-            pending_variants=[], new_data_capture=None, new_async=None, alarms=[], stages=[stage],
-            polls=current.polls, duration=None if current.mode == "polls" else (current.bake_seconds or 0.0),
-            failure=None, rollback_failure=None,
+            endpoint=endpoint,
+            kind="capacity",
+            new_config=endpoint.endpoint_config_name,
+            new_variants=target,
+            pending_variants=[],
+            new_data_capture=None,
+            new_async=None,
+            alarms=[],
+            stages=[stage],
+            polls=current.polls,
+            duration=None if current.mode == "polls" else (current.bake_seconds or 0.0),
+            failure=None,
+            rollback_failure=None,
         )
         endpoint.endpoint_status = "Updating"
         endpoint.last_modified_time = utcnow()

@@ -172,6 +172,7 @@ def response_of(endpoint: FakeEndpoint) -> dict[str, Any]:
         message = deployment.stages[0].message
         for variant in response.get("ProductionVariants", []):
             if variant.get("DesiredInstanceCount") != variant.get("CurrentInstanceCount"):
-                variant["VariantStatus"] = [{"Status": "Updating", "StatusMessage": message,
-                                             "StartTime": deployment.start_time}]
+                variant["VariantStatus"] = [
+                    {"Status": "Updating", "StatusMessage": message, "StartTime": deployment.start_time}
+                ]
     return response

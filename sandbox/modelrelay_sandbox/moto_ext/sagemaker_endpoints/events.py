@@ -1,4 +1,4 @@
-""""SageMaker Endpoint Deployment State Change" events on the default bus.
+""" "SageMaker Endpoint Deployment State Change" events on the default bus.
 
 Imitates https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html#eventbridge-endpoint-deployment:
 source ``aws.sagemaker``, ``resources`` [endpoint ARN], ``detail`` DescribeEndpoint's output as AWS's sample
@@ -56,8 +56,16 @@ def event_detail(endpoint: FakeEndpoint, status: str) -> dict[str, Any]:
     response = response_of(endpoint)
     detail: dict[str, Any] = {
         key: response[key]
-        for key in ("EndpointName", "EndpointArn", "EndpointConfigName", "ProductionVariants", "FailureReason",
-                    "CreationTime", "LastModifiedTime", "PendingDeploymentSummary")
+        for key in (
+            "EndpointName",
+            "EndpointArn",
+            "EndpointConfigName",
+            "ProductionVariants",
+            "FailureReason",
+            "CreationTime",
+            "LastModifiedTime",
+            "PendingDeploymentSummary",
+        )
         if key in response
     }
     detail["EndpointStatus"] = _upper_snake(status)

@@ -18,16 +18,16 @@ FAIL_DEPLOYMENT_MARKER = "fail-deployment"
 FAIL_ROLLBACK_MARKER = "fail-rollback"
 
 
-def injected_failures(
-    backend: SageMakerModelBackend, variants: list[dict[str, Any]]
-) -> tuple[str | None, str | None]:
+def injected_failures(backend: SageMakerModelBackend, variants: list[dict[str, Any]]) -> tuple[str | None, str | None]:
     """``(FailureReason of the update, why its rollback fails)`` for a new config's variants; None: no failure."""
 
     failure = rollback_failure = None
     for variant in variants:
         images = images_of(backend, variant.get("ModelName", ""))
-        health = (f"the primary container for production variant {variant['VariantName']} did not pass the "
-                  "ping health check. Please check CloudWatch logs for this endpoint.")
+        health = (
+            f"the primary container for production variant {variant['VariantName']} did not pass the "
+            "ping health check. Please check CloudWatch logs for this endpoint."
+        )
         if failure is None and any(FAIL_DEPLOYMENT_MARKER in image for image in images):
             failure = health[0].upper() + health[1:]
         if rollback_failure is None and any(FAIL_ROLLBACK_MARKER in image for image in images):

@@ -36,16 +36,13 @@ def wrap_create_endpoint(original: Any) -> Any:
     ) -> FakeEndpoint:
         with LOCK:
             if endpoint_name in self.endpoints:
-                raise ValidationError(
-                    f'Cannot create already existing endpoint "{endpoint_arn(self, endpoint_name)}".'
-                )
+                raise ValidationError(f'Cannot create already existing endpoint "{endpoint_arn(self, endpoint_name)}".')
             config = find_config(self, endpoint_config_name)
-            endpoint: FakeEndpoint = original(self, endpoint_name=endpoint_name,
-                                              endpoint_config_name=endpoint_config_name, tags=tags)
-            DEPLOYMENTS.pop(endpoint.arn, None)
-            endpoint.production_variants = variant_summaries(
-                self, config.production_variants, endpoint.creation_time
+            endpoint: FakeEndpoint = original(
+                self, endpoint_name=endpoint_name, endpoint_config_name=endpoint_config_name, tags=tags
             )
+            DEPLOYMENTS.pop(endpoint.arn, None)
+            endpoint.production_variants = variant_summaries(self, config.production_variants, endpoint.creation_time)
             endpoint.data_capture_config = data_capture_summary(config.data_capture_config)  # type: ignore[assignment]
             endpoint.async_inference_config = config.async_inference_config  # type: ignore[attr-defined]
             endpoint.last_deployment_config = None  # type: ignore[attr-defined]

@@ -45,8 +45,14 @@ def stages_of(deployment_config: dict[str, Any] | None, total: int) -> list[Stag
         while done < total:
             done = min(total, done + batch)
             stages.append(Stage("Updating", f"Launching {done} of {total} instance(s).", 0))
-            stages.append(Stage("Baking", f"Baking for {wait:g} seconds (WaitIntervalInSeconds) with traffic "
-                                 f"enabled on {done} of {total} instance(s).", wait))
+            stages.append(
+                Stage(
+                    "Baking",
+                    f"Baking for {wait:g} seconds (WaitIntervalInSeconds) with traffic "
+                    f"enabled on {done} of {total} instance(s).",
+                    wait,
+                )
+            )
         return stages
     if not blue_green:  # AWS's default: blue/green, all at once, no baking
         stages.append(Stage("ActivatingTraffic", f"Activating traffic on {full}.", 0))
@@ -58,8 +64,11 @@ def stages_of(deployment_config: dict[str, Any] | None, total: int) -> list[Stag
     if kind == "CANARY":
         canary = f"canary capacity of {_size(routing.get('CanarySize'), total)} instance(s)"
         stages.append(Stage("ActivatingTraffic", f"Activating traffic on {canary}.", 0))
-        stages.append(Stage("Baking", f"Baking for {wait:g} seconds (WaitIntervalInSeconds) with traffic "
-                             f"enabled on {canary}.", wait))
+        stages.append(
+            Stage(
+                "Baking", f"Baking for {wait:g} seconds (WaitIntervalInSeconds) with traffic enabled on {canary}.", wait
+            )
+        )
         stages.append(Stage("ActivatingTraffic", f"Activating traffic on {full}.", 0))
     elif kind == "LINEAR":
         step = _size(routing.get("LinearStepSize"), total)
@@ -67,23 +76,38 @@ def stages_of(deployment_config: dict[str, Any] | None, total: int) -> list[Stag
         while shifted < total:
             shifted = min(total, shifted + step)
             stages.append(Stage("ActivatingTraffic", f"Activating traffic on {shifted} of {total} instance(s).", 0))
-            stages.append(Stage("Baking", f"Baking for {wait:g} seconds (WaitIntervalInSeconds) with traffic "
-                                 f"enabled on {shifted} of {total} instance(s).", wait))
+            stages.append(
+                Stage(
+                    "Baking",
+                    f"Baking for {wait:g} seconds (WaitIntervalInSeconds) with traffic "
+                    f"enabled on {shifted} of {total} instance(s).",
+                    wait,
+                )
+            )
     else:
         stages.append(Stage("ActivatingTraffic", f"Activating traffic on {full}.", 0))
-        stages.append(Stage("Baking", f"Baking for {wait:g} seconds (WaitIntervalInSeconds) with traffic "
-                             f"enabled on {full}.", wait))
+        stages.append(
+            Stage(
+                "Baking", f"Baking for {wait:g} seconds (WaitIntervalInSeconds) with traffic enabled on {full}.", wait
+            )
+        )
     if termination:
-        stages.append(Stage("Baking", f"Baking for {termination:g} seconds (TerminationWaitInSeconds) with "
-                             f"traffic enabled on {full}.", termination))
+        stages.append(
+            Stage(
+                "Baking",
+                f"Baking for {termination:g} seconds (TerminationWaitInSeconds) with traffic enabled on {full}.",
+                termination,
+            )
+        )
     return stages
 
 
 def validate_deployment_config(deployment_config: dict[str, Any]) -> None:
     blue_green = deployment_config.get("BlueGreenUpdatePolicy")
     if blue_green and deployment_config.get("RollingUpdatePolicy"):
-        raise ValidationError("DeploymentConfig must specify only one of BlueGreenUpdatePolicy and "
-                              "RollingUpdatePolicy.")
+        raise ValidationError(
+            "DeploymentConfig must specify only one of BlueGreenUpdatePolicy and RollingUpdatePolicy."
+        )
     routing = (blue_green or {}).get("TrafficRoutingConfiguration") or {}
     kind = routing.get("Type")
     if kind == "CANARY" and not routing.get("CanarySize"):

@@ -76,9 +76,18 @@ def update_endpoint(
         instance_types = {v["VariantName"]: v.get("InstanceType") for v in config.production_variants}
         pending = []
         for variant in new_variants:
-            summary: dict[str, Any] = {k: variant[k] for k in ("VariantName", "DeployedImages", "DesiredWeight",
-                                               "DesiredInstanceCount", "CurrentInstanceCount",
-                                               "DesiredServerlessConfig") if k in variant}
+            summary: dict[str, Any] = {
+                k: variant[k]
+                for k in (
+                    "VariantName",
+                    "DeployedImages",
+                    "DesiredWeight",
+                    "DesiredInstanceCount",
+                    "CurrentInstanceCount",
+                    "DesiredServerlessConfig",
+                )
+                if k in variant
+            }
             summary["CurrentWeight"] = 0.0
             if instance_types.get(variant["VariantName"]):
                 summary["InstanceType"] = instance_types[variant["VariantName"]]
@@ -93,13 +102,26 @@ def update_endpoint(
         if current.mode == "time":
             nominal = sum(s.seconds for s in stages)
             duration = current.bake_seconds if current.bake_seconds is not None else nominal * (current.time_scale or 0)
-        alarms = [a["AlarmName"] for a in ((deployment_config or {}).get("AutoRollbackConfiguration") or {})
-                  .get("Alarms", []) if a.get("AlarmName")]
+        alarms = [
+            a["AlarmName"]
+            for a in ((deployment_config or {}).get("AutoRollbackConfiguration") or {}).get("Alarms", [])
+            if a.get("AlarmName")
+        ]
         DEPLOYMENTS[endpoint.arn] = Deployment(
-            endpoint=endpoint, kind="config", new_config=endpoint_config_name, new_variants=new_variants,
-            pending_variants=pending, new_data_capture=new_data_capture, new_async=config.async_inference_config,
-            alarms=alarms, stages=stages, polls=current.polls, duration=duration, failure=failure,
-            rollback_failure=rollback_failure, start_time=now,
+            endpoint=endpoint,
+            kind="config",
+            new_config=endpoint_config_name,
+            new_variants=new_variants,
+            pending_variants=pending,
+            new_data_capture=new_data_capture,
+            new_async=config.async_inference_config,
+            alarms=alarms,
+            stages=stages,
+            polls=current.polls,
+            duration=duration,
+            failure=failure,
+            rollback_failure=rollback_failure,
+            start_time=now,
         )
         if deployment_config:
             endpoint.last_deployment_config = deployment_config  # type: ignore[attr-defined]
