@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from modelrelay.errors import InvalidEvent, MissingInferenceSpecification, PackageNotFound
 from modelrelay.events import ApprovalStatus
+from modelrelay.observability import logger
 from modelrelay.steps import SourcePackage
 
 if TYPE_CHECKING:
@@ -163,12 +164,27 @@ def create_package(
     return package_arn
 
 
-def record_status(sagemaker: SageMakerClient, package_arn: str, properties: dict[str, str]) -> None:
-    """Write ModelRelay's status on a package (``modelrelay:*`` CustomerMetadataProperties)."""
-    sagemaker.update_model_package(
-        ModelPackageArn=package_arn,
-        CustomerMetadataProperties={key: metadata_value(value) for key, value in properties.items()},
-    )
+def record_status(
+    sagemaker: SageMakerClient, package_arn: str, properties: dict[str, str], *, best_effort: bool = False
+) -> bool:
+    """Write ModelRelay's status on a package (``modelrelay:*`` CustomerMetadataProperties); True when written.
+
+    A package that does not exist (an event may name a malformed or forged ARN, which SageMaker answers with
+    ``ValidationException``) is False, not an error. ``best_effort``: any refusal is logged and False (used where
+    the outcome stands whatever the annotation does).
+    """
+    try:
+        sagemaker.update_model_package(
+            ModelPackageArn=package_arn,
+            CustomerMetadataProperties={key: metadata_value(value) for key, value in properties.items()},
+        )
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        if not best_effort and code not in ("ValidationException", "ResourceNotFound"):
+            raise
+        logger.warning("status not recorded on package", extra={"package_arn": package_arn, "error": str(error)})
+        return False
+    return True
 
 
 def delete_package(sagemaker: SageMakerClient, package_arn: str) -> None:

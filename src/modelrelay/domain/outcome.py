@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from modelrelay.adapters import sagemaker
 from modelrelay.domain.deps import PromotionDeps
 from modelrelay.domain.hub import remove_own_registration
@@ -170,10 +168,6 @@ def _record_status_on_package(
         }
     elif detail.get("hub_package_arn"):
         status |= {"modelrelay:hub-package": str(detail["hub_package_arn"])}
-    try:
-        sagemaker.record_status(deps.sagemaker, package_arn, status)
-    except ClientError as error:
+    if not sagemaker.record_status(deps.sagemaker, package_arn, status):
         # The event may name a package that does not exist (malformed or forged): say so, don't crash.
-        if error.response.get("Error", {}).get("Code") not in ("ValidationException", "ResourceNotFound"):
-            raise
         detail["status_recorded_on_package"] = False

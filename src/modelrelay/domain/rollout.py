@@ -14,8 +14,6 @@ import math
 import time
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from modelrelay.adapters import alarms, sagemaker
 from modelrelay.config import EndpointTarget, RolloutConfig
 from modelrelay.domain.deps import RolloutDeps
@@ -362,12 +360,7 @@ def finish(
     if hub is not None:
         targets.append((deps.hub().sagemaker, hub.hub_package_arn))
     for client, package_arn in targets:
-        try:
-            sagemaker.record_status(client, package_arn, properties)
-        except ClientError as error:
-            logger.warning(
-                "rollout status not recorded on package", extra={"package_arn": package_arn, "error": str(error)}
-            )
+        if not sagemaker.record_status(client, package_arn, properties, best_effort=True):
             not_recorded.append(package_arn)
     return rollout.model_copy(update={"finished": True, "status_not_recorded_on": not_recorded})
 
