@@ -30,9 +30,8 @@ from pathlib import Path
 _ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(_ROOT / "src"), str(_ROOT / "sandbox")]
 
-from modelrelay_sandbox.artifact_factory import IteratorReader, iter_streamed_artifact  # noqa: E402
-
 from modelrelay.artifact import ArtifactLimits, validate_artifact  # noqa: E402
+from modelrelay_sandbox.artifact_factory import IteratorReader, iter_streamed_artifact  # noqa: E402
 
 MiB = 1024 * 1024
 

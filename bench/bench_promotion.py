@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from botocore.config import Config
+
 from modelrelay_sandbox import environment
 from modelrelay_sandbox.artifact_factory import good_artifact
 from modelrelay_sandbox.environment import wait_for

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from modelrelay_sandbox import environment
 from modelrelay_sandbox.artifact_factory import good_artifact
 from modelrelay_sandbox.environment import SandboxEnvironment, wait_for

@@ -13,9 +13,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from modelrelay_sandbox import environment
-from modelrelay_sandbox.environment import wait_for
-from modelrelay_sandbox.moto_ext import fault_injection
 
 from modelrelay.adapters.clients import HubClients
 from modelrelay.adapters.store import Store
@@ -26,6 +23,9 @@ from modelrelay.domain.mme import stage_on_mme
 from modelrelay.domain.prepare import prepare
 from modelrelay.events import RerunRequest
 from modelrelay.steps import PromotionPlan
+from modelrelay_sandbox import environment
+from modelrelay_sandbox.environment import wait_for
+from modelrelay_sandbox.moto_ext import fault_injection
 from tests.integration.conftest import Stack
 
 GROUP, MODEL = "housing-newyork-ny", "NewYork_NY"

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from modelrelay_sandbox.environment import CANARY_ENDPOINT, wait_for
-
 from tests.integration.conftest import Stack
 from tests.integration.test_rollout import ROLLOUT_LOCK
 

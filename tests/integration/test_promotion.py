@@ -7,9 +7,9 @@ import json
 import uuid
 
 import pytest
+
 from modelrelay_sandbox.artifact_factory import BAD_ARTIFACTS, good_artifact, malicious_traversal_artifact
 from modelrelay_sandbox.environment import DS_BUCKET, HUB_ACCOUNT_ID, wait_for
-
 from tests.integration.conftest import Stack
 
 MANUAL_GROUP = "housing-newyork-ny"  # MME route, PendingManualApproval on drop

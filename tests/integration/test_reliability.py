@@ -36,11 +36,11 @@ from typing import Any
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
 from modelrelay_sandbox import environment
 from modelrelay_sandbox.artifact_factory import good_artifact
 from modelrelay_sandbox.environment import wait_for
 from modelrelay_sandbox.moto_ext import fault_injection, wait_idle
-
 from tests.integration.conftest import Stack
 
 REPO = Path(__file__).resolve().parents[2]

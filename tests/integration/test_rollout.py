@@ -9,9 +9,9 @@ import uuid
 from typing import Any
 
 import pytest
+
 from modelrelay_sandbox.artifact_factory import good_artifact
 from modelrelay_sandbox.environment import CANARY_ALARMS, CANARY_ENDPOINT, DS_BUCKET, wait_for
-
 from tests.integration.conftest import Stack
 
 GROUP = "fraud-realtime"

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+
 from modelrelay_sandbox.environment import wait_for
 from modelrelay_sandbox.moto_ext import sagemaker_endpoints
 from modelrelay_sandbox.server import SandboxServer, start_server

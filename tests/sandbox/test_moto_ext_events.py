@@ -20,6 +20,7 @@ from urllib.parse import unquote_plus
 
 import boto3
 import pytest
+
 from modelrelay_sandbox import moto_ext
 from modelrelay_sandbox.environment import wait_for
 from modelrelay_sandbox.moto_ext import eventbridge_targets, lambda_runtime

@@ -24,6 +24,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
 from modelrelay_sandbox.environment import wait_for
 from modelrelay_sandbox.moto_ext import lambda_runtime
 from modelrelay_sandbox.moto_ext.stepfunctions import sfn_service_error_name

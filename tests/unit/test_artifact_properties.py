@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from modelrelay.artifact import REASONS, ArtifactLimits, ArtifactRejected, validate_artifact
 from modelrelay_sandbox.artifact_factory import TEST_LIMITS, good_artifact, gzip_bytes, tar_bytes, tar_entry
 

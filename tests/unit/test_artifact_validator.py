@@ -10,6 +10,7 @@ import tarfile
 import tracemalloc
 
 import pytest
+
 from modelrelay.artifact import (
     REASONS,
     ArtifactLimits,
