@@ -37,6 +37,15 @@ LAMBDA_RETRY = {
     "MaxAttempts": 6,
     "JitterStrategy": "FULL",
 }
+# The function's process died (crash, out of memory) or hit its timeout: every step is idempotent, so run it
+# again, a few times (Lambda's runtime error names: "Runtime.ExitError", "Sandbox.Timedout").
+LAMBDA_CRASH_RETRY = {
+    "ErrorEquals": ["Runtime.ExitError", "Runtime.Unknown", "Sandbox.Timedout"],
+    "IntervalSeconds": 2,
+    "BackoffRate": 2.0,
+    "MaxAttempts": 3,
+    "JitterStrategy": "FULL",
+}
 SERVICE_RETRY = {
     "ErrorEquals": ["States.ALL"],
     "IntervalSeconds": 2,
@@ -86,7 +95,7 @@ def _lambda(
         "Parameters": {"execution.$": "$.execution", **parameters},
         "ResultPath": result,
         **extra,
-        "Retry": [*retry, LAMBDA_RETRY],
+        "Retry": [*retry, LAMBDA_RETRY, LAMBDA_CRASH_RETRY],
         "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": error_path, "Next": on_error}],
         "Next": then,
     }

@@ -30,7 +30,8 @@ class ModelRelayError(Exception):
 def split_reason(text: str) -> tuple[str, str]:
     """Inverse of ``ModelRelayError.__str__``: ("reason", "sentence"), or ("error", text) for foreign errors."""
     head, sep, tail = text.partition(": ")
-    if sep and head and all(ch.isalnum() or ch == "_" for ch in head):
+    # Reason codes are snake_case; Lambda's own messages ("RequestId: …") are not reasons.
+    if sep and head and head[0].isalpha() and all(ch.islower() or ch.isdigit() or ch == "_" for ch in head):
         return head, tail
     return "error", text
 

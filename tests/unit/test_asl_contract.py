@@ -24,7 +24,7 @@ ASL = json.loads((REPO / "statemachines/promotion.asl.json").read_text())
 STATES: dict[str, dict[str, Any]] = ASL["States"]
 TEMPLATE = (REPO / "template.yaml").read_text()
 # Errors Step Functions itself raises, or Lambda's (named in AWS's Step Functions error handling docs).
-SERVICE_ERRORS = re.compile(r"^(States\.[A-Za-z]+|Lambda\.[A-Za-z]+)$")
+SERVICE_ERRORS = re.compile(r"^(States\.[A-Za-z]+|Lambda\.[A-Za-z]+|Runtime\.[A-Za-z]+|Sandbox\.Timedout)$")
 
 
 def lambda_tasks() -> dict[str, dict[str, Any]]:
@@ -61,6 +61,17 @@ def test_every_error_name_in_the_asl_is_a_python_error_or_a_service_error() -> N
     }
     assert used, "the ASL names no errors"
     assert {e for e in used if not SERVICE_ERRORS.match(e)} <= names
+
+
+@pytest.mark.parametrize("name", sorted(lambda_tasks()))
+def test_every_lambda_task_retries_transient_errors_and_a_crashed_function(name: str) -> None:
+    retried = {error for policy in STATES[name]["Retry"] for error in policy["ErrorEquals"]}
+    assert {
+        "Lambda.ServiceException",
+        "Lambda.TooManyRequestsException",
+        "Runtime.ExitError",
+        "Sandbox.Timedout",
+    } <= retried
 
 
 def test_every_choice_value_is_a_literal_of_the_field_it_tests() -> None:

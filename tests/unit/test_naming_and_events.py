@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,31 @@ def test_provenance_id_is_deterministic_and_order_independent() -> None:
     assert a != provenance_id({"source-package-arn": "arn:2", "sha256": SHA})
 
 
+def _sagemaker_accepts(value: str) -> bool:
+    """botocore's MetadataPropertyValue: ``([\\p{L}\\p{Z}\\p{N}_.:\\/=+\\-@]*)`` with 1 to 256 characters."""
+    return 1 <= len(value) <= 256 and all(unicodedata.category(ch)[0] in "LZN" or ch in "_.:/=+-@" for ch in value)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "line one\nline two",
+        "tab\there",
+        "x" * 2048,
+        "émoji 🚀 ünïcode 中文 עברית",
+        "",
+        "\x00nul",
+        "quote\"and'",
+        "Traceback (most recent call last):\n  File \"app.py\", line 1\n    raise RuntimeError('boom')",
+    ],
+)
+def test_hostile_metadata_values_become_values_sagemaker_accepts(hostile: str) -> None:
+    # Given text a failure detail may carry; When it is made a metadata value; Then SageMaker's pattern holds
+    value = metadata_value(hostile)
+    assert _sagemaker_accepts(value)
+    assert "\n" not in value and "\t" not in value
+
+
 def test_metadata_values_are_sanitised_and_bounded() -> None:
     assert metadata_value("s3://b/k%20x?versionId=1") == "s3://b/k_20x_versionId=1"
     assert len(metadata_value("x" * 1000)) == 256
@@ -85,6 +111,9 @@ def test_reason_round_trips_through_the_error_message() -> None:
     assert str(error) == "invalid_event: detail.ModelPackageArn: Field required"
     assert split_reason(str(error)) == ("invalid_event", "detail.ModelPackageArn: Field required")
     assert split_reason("Some foreign: error text")[0] == "error"
+    # A crashed function's message is not a reason (it used to be recorded as reason "RequestId")
+    crash = "RequestId: 3f2a9c1e-1111-2222-3333-444455556666 Error: Runtime exited with error: signal: killed"
+    assert split_reason(crash) == ("error", crash)
 
 
 @pytest.mark.parametrize("sample", ["events/sagemaker/approved.json", "events/sagemaker/rejected.json"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
+import unicodedata
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -30,7 +30,6 @@ else:
     SageMakerClient = Any
 
 PROVENANCE_ID = "modelrelay:provenance-id"
-_METADATA_VALUE = re.compile(r"[^\w\s.:/=+\-@]", re.UNICODE)
 _DESCRIPTION_MARK = "modelrelay-provenance:"
 
 
@@ -40,8 +39,13 @@ def provenance_id(provenance: dict[str, str]) -> str:
 
 
 def metadata_value(value: object) -> str:
-    """CustomerMetadataProperties values allow letters, digits, spaces and ``_.:/=+-@``, up to 256 characters."""
-    return _METADATA_VALUE.sub("_", str(value))[:256]
+    """A value SageMaker accepts in CustomerMetadataProperties: ``^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$``, ≤ 256 chars.
+
+    Letters, separators (spaces, not newlines or tabs), numbers and ``_.:/=+-@`` pass; anything else is ``_``;
+    an empty value (SageMaker wants at least one character) is ``-``.
+    """
+    kept = (ch if unicodedata.category(ch)[0] in "LZN" or ch in "_.:/=+-@" else "_" for ch in str(value))
+    return "".join(kept)[:256] or "-"
 
 
 def is_not_found(error: ClientError) -> bool:
