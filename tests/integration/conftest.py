@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from modelrelay.config import Settings
 from modelrelay_sandbox import environment
 from modelrelay_sandbox.artifact_factory import good_artifact
 from modelrelay_sandbox.environment import SandboxEnvironment, wait_for
@@ -142,3 +143,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def message_bodies(messages: list[dict[str, Any]]) -> list[str]:
     return [json.dumps(m.get("Body", "")) + m.get("Body", "") for m in messages]
+
+
+def stack_settings(out: dict[str, Any]) -> Settings:
+    """The settings the deployed functions read from their environment, for wiring domain code in a test."""
+    return Settings(
+        region=out["region"],
+        account_id=out["account_id"],
+        ingest_bucket=out["ingest_bucket"],
+        ingest_prefix=out["ingest_prefix"],
+        hub_bucket=out["hub_bucket"],
+        hub_model_package_group=out["hub_model_package_group"],
+        state_table=out["state_table"],
+        notification_topic_arn=out["notification_topic_arn"],
+        event_bus_name="default",
+    )

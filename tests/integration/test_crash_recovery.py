@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from modelrelay.adapters.clients import HubClients
 from modelrelay.adapters.store import Store
-from modelrelay.config import Settings, load_routing_config
+from modelrelay.config import load_routing_config
 from modelrelay.domain.deps import PromotionDeps
 from modelrelay.domain.hub import register_in_hub
 from modelrelay.domain.mme import stage_on_mme
@@ -26,7 +26,7 @@ from modelrelay.steps import PromotionPlan
 from modelrelay_sandbox import environment
 from modelrelay_sandbox.environment import wait_for
 from modelrelay_sandbox.moto_ext import fault_injection
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, stack_settings
 
 GROUP, MODEL = "housing-newyork-ny", "NewYork_NY"
 
@@ -50,17 +50,7 @@ def deps_for(stack: Stack, **overrides: Any) -> PromotionDeps:
         sagemaker=overrides.pop("hub_sagemaker", stack.hub_client("sagemaker")),
         account_id=out["hub_account_id"],
     )
-    settings = Settings(
-        region=out["region"],
-        account_id=out["account_id"],
-        ingest_bucket=out["ingest_bucket"],
-        ingest_prefix=out["ingest_prefix"],
-        hub_bucket=out["hub_bucket"],
-        hub_model_package_group=out["hub_model_package_group"],
-        state_table=out["state_table"],
-        notification_topic_arn=out["notification_topic_arn"],
-        event_bus_name="default",
-    )
+    settings = stack_settings(out)
     values: dict[str, Any] = {
         "settings": settings,
         "routing": load_routing_config(environment.ROUTES_FILE),

@@ -41,7 +41,7 @@ from modelrelay_sandbox import environment
 from modelrelay_sandbox.artifact_factory import good_artifact
 from modelrelay_sandbox.environment import wait_for
 from modelrelay_sandbox.moto_ext import fault_injection, wait_idle
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, stack_settings
 
 REPO = Path(__file__).resolve().parents[2]
 MANUAL_GROUP = "housing-newyork-ny"  # MME model NewYork_NY, drops wait for a human approval
@@ -755,21 +755,11 @@ class _FailingCreate:
 def test_a_drop_whose_invocation_failed_after_claiming_is_registered_by_the_redrive(rel: Harness) -> None:
     # Given the ingest domain wired to the sandbox, and a drop whose first invocation fails after claiming it
     from modelrelay.adapters.store import Store
-    from modelrelay.config import Settings, load_routing_config
+    from modelrelay.config import load_routing_config
     from modelrelay.domain.ingest import IngestDeps, handle_drop
 
     out = rel.out
-    settings = Settings(
-        region=out["region"],
-        account_id=out["account_id"],
-        ingest_bucket=out["ingest_bucket"],
-        ingest_prefix=out["ingest_prefix"],
-        hub_bucket=out["hub_bucket"],
-        hub_model_package_group=out["hub_model_package_group"],
-        state_table=out["state_table"],
-        notification_topic_arn=out["notification_topic_arn"],
-        event_bus_name="default",
-    )
+    settings = stack_settings(out)
     deps = IngestDeps(
         settings=settings,
         routing=load_routing_config(environment.ROUTES_FILE),
