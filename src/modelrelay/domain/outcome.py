@@ -6,7 +6,10 @@ rollback is never reported as success. The outcome is published as a ModelRelay 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
+from datetime import datetime
 from typing import Any
 
 from modelrelay.adapters import sagemaker
@@ -14,7 +17,7 @@ from modelrelay.domain.deps import PromotionDeps
 from modelrelay.domain.hub import remove_own_registration
 from modelrelay.domain.mme import remove_own_staging
 from modelrelay.errors import split_reason
-from modelrelay.observability import logger
+from modelrelay.observability import logger, metrics
 from modelrelay.steps import (
     ENDPOINT_CHANGING_STEPS,
     ROLLOUT_STEPS,
@@ -139,6 +142,7 @@ def record_outcome(request: OutcomeRequest, deps: PromotionDeps) -> OutcomeResul
             if outcome != "Succeeded":
                 detail["failed_step"] = "CheckRollout"
                 detail["message"] = rollout.reason
+    _emit_metrics(kind, outcome, request)
     if package_arn != "unknown":
         deps.store.close_claim(package_arn, execution, outcome, str(detail.get("message") or outcome))
     if package_arn != "unknown" and outcome != "Skipped":
@@ -171,3 +175,23 @@ def _record_status_on_package(
     if not sagemaker.record_status(deps.sagemaker, package_arn, status):
         # The event may name a package that does not exist (malformed or forged): say so, don't crash.
         detail["status_recorded_on_package"] = False
+
+
+def _emit_metrics(kind: str, outcome: Outcome, request: OutcomeRequest) -> None:
+    """What the dashboard plots besides Promotions<Outcome>: rollouts/rollbacks by outcome and durations, bytes."""
+    if kind != "Promotion":
+        metrics.add_metric(name=f"{kind}s{outcome}", unit="Count", value=1)
+    started = (request.event.get("time") or "") if isinstance(request.event, dict) else ""
+    if started:
+        with contextlib.suppress(ValueError):
+            elapsed = time.time() - datetime.fromisoformat(str(started).replace("Z", "+00:00")).timestamp()
+            metrics.add_metric(name="EventToOutcomeSeconds", unit="Seconds", value=max(elapsed, 0.0))
+    rollout = request.rollout
+    if rollout is not None and rollout.started_at:
+        metrics.add_metric(name="RolloutSeconds", unit="Seconds", value=max(time.time() - rollout.started_at, 0))
+    artifact = request.plan.artifact if request.plan else None
+    copies = int(bool(request.hub and request.hub.created_hub_object)) + int(
+        bool(request.mme and request.mme.created_mme_object)
+    )
+    if artifact is not None and copies and request.failure.error is None:
+        metrics.add_metric(name="BytesCopied", unit="Bytes", value=artifact.size * copies)

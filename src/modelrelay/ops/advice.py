@@ -1,0 +1,69 @@
+"""What to do next, per reason (the ``why`` command's last line). Reasons are those of the README's catalogue."""
+
+from __future__ import annotations
+
+ARTIFACT = (
+    "the artifact itself is refused: rebuild model.tar.gz (no absolute paths, no '..', no links or devices, "
+    "within the route's limits) and drop it again under a new name"
+)
+
+ADVICE: dict[str, str] = {
+    "object_empty": ARTIFACT,
+    "object_too_large": "the object exceeds the route's limits.max_object_bytes: shrink it or raise the limit",
+    "size_mismatch": "the object changed while it was read: drop it again",
+    "not_gzip": ARTIFACT,
+    "truncated_gzip": "the upload is incomplete: upload the whole file again",
+    "not_tar": ARTIFACT,
+    "empty_tar": ARTIFACT,
+    "absolute_path": ARTIFACT,
+    "path_traversal": ARTIFACT,
+    "symlink_member": ARTIFACT,
+    "hardlink_member": ARTIFACT,
+    "device_member": ARTIFACT,
+    "fifo_member": ARTIFACT,
+    "duplicate_member": ARTIFACT,
+    "name_too_long": ARTIFACT,
+    "name_not_utf8": ARTIFACT,
+    "uncompressed_too_large": "raise limits.max_uncompressed_bytes of the route, or shrink the model",
+    "compression_ratio_exceeded": "raise limits.max_compression_ratio of the route if the archive is legitimate",
+    "too_many_members": "raise limits.max_members of the route, or pack fewer files",
+    "unsupported_member": ARTIFACT,
+    "unknown_group": "drop under <prefix><group>/ for a group with a route and an ingest section "
+    "(`modelrelay routes list`)",
+    "invalid_event": "the event was malformed; nothing to re-run: approve the package again",
+    "source_not_allowed": "add the account/region to allowed_source_accounts / allowed_regions, deploy, then "
+    "`modelrelay rerun EXECUTION`",
+    "no_route_for_group": "add a route for the group to config/routes.json and to WatchedModelPackageGroups, deploy, "
+    "then `modelrelay rerun EXECUTION`",
+    "package_not_found": "the package was deleted; nothing to re-run",
+    "missing_inference_specification": "register the package with an InferenceSpecification (image + ModelDataUrl)",
+    "artifact_bucket_not_allowed": "move the artifact to an allowed bucket (route allowed_artifact_buckets / "
+    "SourceArtifactBuckets), or allow its bucket and deploy; then `modelrelay rerun EXECUTION`",
+    "artifact_not_found": "the package's ModelDataUrl names no object: restore it, then `modelrelay rerun EXECUTION`",
+    "artifact_changed": "the artifact changed during the promotion: approve a new package version",
+    "mme_key_conflict": "a different artifact already holds this version's MME key: register a new version",
+    "nothing_to_roll_back": "there is no earlier approved version to return to",
+    "endpoint_not_found": "create the endpoint (or fix the route's endpoint_name), then `modelrelay rerun EXECUTION`",
+    "endpoint_not_in_service": "wait until the endpoint is InService, then `modelrelay rerun EXECUTION`",
+    "no_production_variants": "the endpoint config has no production variant: fix the endpoint first",
+    "canary_too_large": "lower canary_size_percent or add instances (the canary must be at most half the fleet)",
+    "linear_step_too_large": "lower linear_step_percent or add instances (a step must be at most half the fleet)",
+    "alarm_missing": "create the route's alarms (or fix alarm_names), then `modelrelay rerun EXECUTION`",
+    "endpoint_lease_busy": "another rollout held the endpoint too long: check it, then `modelrelay rerun EXECUTION`",
+    "not_approved": "nothing to do: the package was no longer Approved when the promotion ran",
+    "superseded": "nothing to do: a later version of the group already serves",
+}
+
+ROLLED_BACK = (
+    "SageMaker rolled the endpoint back because an alarm fired during the bake: look at the alarm and the new "
+    "model's metrics; approve a fixed version"
+)
+GENERIC = "fix the cause named above, then `modelrelay rerun EXECUTION` (the failed promotion removed its own writes)"
+
+
+def next_step(reason: str | None, outcome: str | None = None) -> str:
+    if outcome == "RolledBack":
+        return ROLLED_BACK
+    if outcome == "Succeeded":
+        return "nothing to do"
+    return ADVICE.get(reason or "", GENERIC)

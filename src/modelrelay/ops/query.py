@@ -1,0 +1,340 @@
+"""What happened, read from where ModelRelay keeps it: executions, packages, drops, the state table.
+
+- Step Functions executions of the promotion state machine: the input says what started it (an approval event,
+  ``{"request": "rollback"}`` or ``{"request": "rerun"}``); the ``outcome`` slot RecordOutcome fills (the
+  execution output, or the RecordOutcome exit in the history of a failed one) says what happened.
+- Model packages: ``modelrelay:*`` CustomerMetadataProperties (status, failed step, reason, detail, execution).
+- Drops: the ingest bucket's object versions and their ``modelrelay:*`` tags.
+- Serving state: the state table, through :class:`modelrelay.adapters.store.Store`.
+
+Every list call paginates.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from modelrelay.adapters.store import Store
+from modelrelay.config import Route
+from modelrelay.ops.errors import ExitCode, UserError
+from modelrelay.ops.target import Target
+
+
+def iso(value: Any) -> str | None:
+    """A timestamp (datetime or epoch seconds) as ISO-8601 UTC, or None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        value = datetime.fromtimestamp(value, tz=UTC)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return str(value)
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+# ---------- executions ----------
+@dataclass
+class Run:
+    """One execution of the promotion state machine, with what started it and (once read) its outcome."""
+
+    arn: str
+    name: str
+    status: str
+    started: str | None
+    stopped: str | None
+    kind: str  # approval | rollback | rerun | unknown
+    group: str | None = None
+    package_arn: str | None = None
+    approval_status: str | None = None
+    input: dict[str, Any] = field(default_factory=dict, repr=False)
+    output: dict[str, Any] | None = field(default=None, repr=False)
+    error: str | None = None
+    cause: str | None = None
+    outcome: dict[str, Any] | None = None  # {"outcome", "detail_type", "detail"} from RecordOutcome
+
+    @property
+    def result(self) -> str:
+        """One word: the outcome's detail-type, or how the execution ended without one."""
+        if self.outcome:
+            return str(self.outcome.get("detail_type") or self.outcome.get("outcome"))
+        if self.status == "RUNNING":
+            return "Running"
+        if self.status == "SUCCEEDED":
+            return "NoChange"  # AlreadyHandled / NothingToPromote: a duplicate, or not an approval
+        return self.error or self.status.title()
+
+    def summary(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("input")
+        data.pop("output")
+        data["result"] = self.result
+        return data
+
+
+def _started_by(raw: Any) -> tuple[str, str | None, str | None, str | None]:
+    """(kind, group, package ARN, approval status) from an execution input."""
+    if not isinstance(raw, dict):
+        return "unknown", None, None, None
+    if raw.get("request") == "rollback":
+        return "rollback", raw.get("group"), None, None
+    kind = "approval"
+    if raw.get("request") == "rerun":
+        kind, raw = "rerun", raw.get("event") or {}
+    detail = raw.get("detail") if isinstance(raw.get("detail"), dict) else {}
+    return (
+        kind,
+        detail.get("ModelPackageGroupName"),
+        detail.get("ModelPackageArn"),
+        detail.get("ModelApprovalStatus"),
+    )
+
+
+def describe_run(target: Target, execution: str) -> Run:
+    """An execution by ARN or name (a name is looked up under the promotion state machine)."""
+    arn = execution
+    if not execution.startswith("arn:"):
+        prefix = target.state_machine_arn.replace(":stateMachine:", ":execution:")
+        arn = f"{prefix}:{execution}"
+    try:
+        described = target.client("stepfunctions").describe_execution(executionArn=arn)
+    except ClientError as error:
+        if _code(error) in ("ExecutionDoesNotExist", "InvalidArn", "ValidationException"):
+            raise UserError(
+                f"no execution {execution} of {target.state_machine_arn}",
+                "list them with `modelrelay history GROUP`",
+                ExitCode.NOT_FOUND,
+            ) from error
+        raise
+    return _run_from(described)
+
+
+def _run_from(described: dict[str, Any]) -> Run:
+    try:
+        raw = json.loads(described.get("input") or "{}")
+    except json.JSONDecodeError:
+        raw = {}
+    kind, group, package, status = _started_by(raw)
+    output = None
+    if described.get("output"):
+        try:
+            output = json.loads(described["output"])
+        except json.JSONDecodeError:
+            output = None
+    run = Run(
+        arn=described["executionArn"],
+        name=described.get("name") or described["executionArn"].rsplit(":", 1)[-1],
+        status=described["status"],
+        started=iso(described.get("startDate")),
+        stopped=iso(described.get("stopDate")),
+        kind=kind,
+        group=group,
+        package_arn=package,
+        approval_status=status,
+        input=raw if isinstance(raw, dict) else {},
+        output=output if isinstance(output, dict) else None,
+        error=described.get("error"),
+        cause=described.get("cause"),
+    )
+    if run.output and isinstance(run.output.get("outcome"), dict):
+        run.outcome = run.output["outcome"]
+    return run
+
+
+def _history(target: Target, arn: str) -> Iterator[dict[str, Any]]:
+    """The execution's history, newest first where the service honours reverseOrder (paginated)."""
+    paginator = target.client("stepfunctions").get_paginator("get_execution_history")
+    for page in paginator.paginate(executionArn=arn, reverseOrder=True, PaginationConfig={"PageSize": 100}):
+        yield from page["events"]
+
+
+def read_outcome(target: Target, run: Run) -> Run:
+    """Fill ``run.outcome`` of a finished execution from its RecordOutcome exit (failed executions have no output)."""
+    if run.outcome is not None or run.status == "RUNNING":
+        return run
+    newest: tuple[int, dict[str, Any]] | None = None
+    for event in _history(target, run.arn):
+        exited = event.get("stateExitedEventDetails") or {}
+        if exited.get("name") == "RecordOutcome" and (newest is None or event["id"] > newest[0]):
+            try:
+                state = json.loads(exited.get("output") or "{}")
+            except json.JSONDecodeError:
+                continue
+            if isinstance(state.get("outcome"), dict):
+                newest = (event["id"], state["outcome"])
+    if newest:
+        run.outcome = newest[1]
+    return run
+
+
+def current_state(target: Target, arn: str) -> str | None:
+    """The state the execution entered last (for progress)."""
+    newest: tuple[int, str] | None = None
+    for event in _history(target, arn):
+        entered = event.get("stateEnteredEventDetails")
+        if entered and (newest is None or event["id"] > newest[0]):
+            newest = (event["id"], entered["name"])
+    return newest[1] if newest else None
+
+
+def list_runs(target: Target, *, scan: int, group: str | None = None, package_arn: str | None = None) -> list[Run]:
+    """The newest ``scan`` executions (newest first), optionally only those of a group or a package."""
+    sfn = target.client("stepfunctions")
+    summaries: list[dict[str, Any]] = []
+    paginator = sfn.get_paginator("list_executions")
+    for page in paginator.paginate(stateMachineArn=target.state_machine_arn, PaginationConfig={"PageSize": 100}):
+        summaries.extend(page["executions"])
+        if len(summaries) >= scan:
+            break
+    summaries.sort(key=lambda s: s["startDate"], reverse=True)
+    runs = []
+    for summary in summaries[:scan]:
+        run = _run_from(sfn.describe_execution(executionArn=summary["executionArn"]))
+        if group is not None and run.group != group:
+            continue
+        if package_arn is not None and run.package_arn != package_arn:
+            continue
+        runs.append(run)
+    return runs
+
+
+# ---------- model packages ----------
+def packages(target: Target, group: str) -> list[dict[str, Any]]:
+    """Every package of the group, described (metadata included), oldest first."""
+    sagemaker = target.client("sagemaker")
+    found = []
+    try:
+        for page in sagemaker.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group):
+            for summary in page["ModelPackageSummaryList"]:
+                found.append(sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"]))
+    except ClientError as error:
+        if _code(error) in ("ValidationException", "ResourceNotFound"):
+            return []
+        raise
+    found.sort(key=lambda p: (p.get("ModelPackageVersion") or 0, str(p.get("CreationTime"))))
+    return found
+
+
+def describe_package(target: Target, arn: str) -> dict[str, Any]:
+    try:
+        described: dict[str, Any] = target.client("sagemaker").describe_model_package(ModelPackageName=arn)
+    except ClientError as error:
+        if _code(error) in ("ValidationException", "ResourceNotFound"):
+            raise UserError(
+                f"no model package {arn}", "check the ARN (`modelrelay history GROUP`)", ExitCode.NOT_FOUND
+            ) from error
+        raise
+    return described
+
+
+def metadata(package: dict[str, Any]) -> dict[str, str]:
+    return {
+        k.removeprefix("modelrelay:"): v
+        for k, v in (package.get("CustomerMetadataProperties") or {}).items()
+        if k.startswith("modelrelay:")
+    }
+
+
+# ---------- drops ----------
+def drops(target: Target, group: str) -> list[dict[str, Any]]:
+    """Every version of every object dropped for the group, with its ModelRelay tags."""
+    s3 = target.client("s3")
+    bucket, prefix = target.ingest_bucket, f"{target.ingest_prefix}{group}/"
+    found = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+        for version in page.get("Versions", []):
+            found.append(
+                {
+                    "uri": f"s3://{bucket}/{version['Key']}",
+                    "key": version["Key"],
+                    "version_id": version.get("VersionId"),
+                    "size": version.get("Size"),
+                    "time": iso(version.get("LastModified")),
+                    "tags": object_tags(target, bucket, version["Key"], version.get("VersionId")),
+                }
+            )
+    return found
+
+
+def object_tags(target: Target, bucket: str, key: str, version_id: str | None = None) -> dict[str, str]:
+    params: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version_id and version_id != "null":
+        params["VersionId"] = version_id
+    try:
+        tags = target.client("s3").get_object_tagging(**params)["TagSet"]
+    except ClientError as error:
+        if _code(error) in ("NoSuchKey", "NoSuchVersion", "404", "NoSuchBucket"):
+            raise UserError(f"no object s3://{bucket}/{key}", "check the URI", ExitCode.NOT_FOUND) from error
+        raise
+    return {t["Key"].removeprefix("modelrelay:"): t["Value"] for t in tags if t["Key"].startswith("modelrelay:")}
+
+
+# ---------- what serves ----------
+def store(target: Target) -> Store:
+    return Store(target.client("dynamodb"), target.state_table)
+
+
+def serving(target: Target, route: Route) -> dict[str, Any]:
+    """What serves the route now and what served before, from the state table (and the endpoint)."""
+    kind = route.target.kind
+    result: dict[str, Any] = {
+        "group": route.model_package_group,
+        "route": kind,
+        "endpoint_name": route.target.endpoint_name,
+        "model_name": route.model_name if kind == "mme" else None,
+    }
+    if kind == "mme":
+        pointer = store(target).read_pointer(route.target.endpoint_name, route.model_name) or {}
+        current = pointer.get("current") or {}
+        result |= {
+            "target_model": current.get("target_model"),
+            "package_arn": current.get("package_arn"),
+            "version": current.get("version"),
+            "sha256": current.get("sha256"),
+            "s3_uri": current.get("s3_uri"),
+            "since": iso(current.get("moved_at")),
+            "execution": current.get("execution"),
+            "previous": [old.get("target_model") for old in pointer.get("history", [])],
+        }
+        return result
+    record, history = store(target).read_serving(route.target.endpoint_name)
+    endpoint: dict[str, Any] = {}
+    try:
+        endpoint = target.client("sagemaker").describe_endpoint(EndpointName=route.target.endpoint_name)
+    except ClientError as error:
+        if _code(error) != "ValidationException":
+            raise
+    sha = None
+    if record and record.package_arn:
+        try:
+            sha = metadata(describe_package(target, record.package_arn)).get("sha256")
+        except UserError:
+            sha = None
+    result |= {
+        "endpoint_config": record.config_name if record else endpoint.get("EndpointConfigName"),
+        "endpoint_status": endpoint.get("EndpointStatus"),
+        "package_arn": record.package_arn if record else None,
+        "version": record.version if record else None,
+        "sha256": sha,
+        "since": iso(endpoint.get("LastModifiedTime")) if record else None,
+        "execution": record.execution if record else None,
+        "previous": [old.config_name for old in history],
+    }
+    return result
+
+
+def route_for(target: Target, group: str) -> Route:
+    if not target.routing.has_route(group):
+        known = ", ".join(r.model_package_group for r in target.routing.routes)
+        raise UserError(f"no route for group {group}", f"known groups: {known}", ExitCode.NOT_FOUND)
+    return target.routing.route_for(group)
