@@ -285,21 +285,29 @@ def test_alarm_in_alarm_during_the_bake_rolls_back_to_the_old_config(aws: Client
     assert rolled["ProductionVariants"][0]["DeployedImages"][0]["SpecifiedImage"] == f"{IMAGE}:1"
 
 
-def test_image_marked_fail_deployment_ends_failed(aws: Clients) -> None:
+def test_image_marked_fail_deployment_returns_in_service_on_the_old_config_with_a_failure_reason(
+    aws: Clients,
+) -> None:
     # Given a new config whose model image carries the failure marker
     name, old = endpoint(aws)
     new = config(aws, model(aws, f"{IMAGE}:fail-deployment"))
     # When the endpoint is updated to it
     aws.sm.update_endpoint(EndpointName=name, EndpointConfigName=new, DeploymentConfig=blue_green(LINEAR))
-    # Then it is Updating for three polls, then Failed on the old config with the health-check reason
+    # Then, as on AWS, it is Updating for three polls, then InService on the OLD config (which served throughout)
+    # with the health-check reason
     statuses = [d["EndpointStatus"] for d in polls(aws, name, 4)]
-    assert statuses == ["Updating", "Updating", "Updating", "Failed"]
+    assert statuses == ["Updating", "Updating", "Updating", "InService"]
     described = describe(aws, name)
-    assert described["EndpointStatus"] == "Failed" and described["EndpointConfigName"] == old
+    assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == old
+    assert "PendingDeploymentSummary" not in described
+    assert described["ProductionVariants"][0]["DeployedImages"][0]["SpecifiedImage"] == f"{IMAGE}:1"
     assert described["FailureReason"] == (
         "The primary container for production variant AllTraffic did not pass "
         "the ping health check. Please check CloudWatch logs for this endpoint."
     )
+    # And it can be updated again (the reason clears)
+    aws.sm.update_endpoint(EndpointName=name, EndpointConfigName=config(aws, model(aws)))
+    assert "FailureReason" not in describe(aws, name)
 
 
 def test_failure_marker_is_found_through_the_model_package_a_model_names(aws: Clients) -> None:
@@ -322,9 +330,10 @@ def test_failure_marker_is_found_through_the_model_package_a_model_names(aws: Cl
     # When the endpoint is updated to a config of that model
     sagemaker_endpoints.configure(polls=0)
     aws.sm.update_endpoint(EndpointName=name, EndpointConfigName=config(aws, model_name))
-    # Then it fails
+    # Then it fails: back in service on the old config, saying why
     described = describe(aws, name)
-    assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("Failed", old)
+    assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", old)
+    assert "ping health check" in described["FailureReason"]
 
 
 def test_image_marked_fail_rollback_ends_update_rollback_failed_when_an_alarm_fires(aws: Clients) -> None:

@@ -81,7 +81,8 @@ moto lacks it.
 
 * **UpdateEndpoint** (moto lacks it) with AWS's validation, blue/green CANARY/LINEAR/ALL_AT_ONCE and
   rolling policies, ``PendingDeploymentSummary``, auto-rollback on ``ALARM`` alarms (``RollingBack`` →
-  ``InService`` on the old config), ``Failed``/``UpdateRollbackFailed`` injected by images containing
+  ``InService`` on the old config), a new fleet failing its health check (``InService`` on the old config with
+  a ``FailureReason``, as on AWS) or a failed rollback (``UpdateRollbackFailed``) injected by images containing
   ``fail-deployment``/``fail-rollback``, "SageMaker Endpoint Deployment State Change" events; progress is
   driven by DescribeEndpoint polls (``configure(polls=3)``) or time (``configure(time_scale=...)``).
   Also fixes moto's UpdateEndpointWeightsAndCapacities (stuck ``Updating``) and DescribeEndpoint's variants.
@@ -93,6 +94,18 @@ moto lacks it.
 * **Every instance type of the SageMaker API** is accepted; moto knows an old subset.
 * **ListModels filters, sorts and paginates**, newest first like ListEndpointConfigs; moto returns everything
   in ascending order.
+
+``sagemaker_resource_fields`` — CreateModel / CreateEndpointConfig keep what they are given:
+
+* **Every request field that Describe* returns** (from botocore's shapes): a model's ``EnableNetworkIsolation``
+  and ``InferenceExecutionConfig``, an endpoint config's ``VpcConfig``, ``ExecutionRoleArn``,
+  ``EnableNetworkIsolation``, ``ShadowProductionVariants``, ``MetricsConfig``...; moto keeps a handful.
+
+``sagemaker_package_status`` — opt-in: new packages ``InProgress`` for N DescribeModelPackage calls
+(``configure(describes=N, group=...)``); moto makes every package ``Completed`` at once.
+
+``cloudwatch_alarm_history`` — DescribeAlarmHistory (moto lacks it): a ``StateUpdate`` item per alarm state
+change, AWS's ``HistorySummary``/``HistoryData``, filters and paging.
 
 ``s3_eventbridge`` — S3 sends Object Created / Object Deleted to EventBridge:
 
@@ -147,6 +160,7 @@ def apply_all() -> None:
     """Configure moto and install every extension (idempotent, thread-safe)."""
     from . import (
         cloudformation,
+        cloudwatch_alarm_history,
         dynamodb_atomic,
         eventbridge_targets,
         lambda_runtime,
@@ -154,6 +168,8 @@ def apply_all() -> None:
         sagemaker_endpoints,
         sagemaker_events,
         sagemaker_model_apis,
+        sagemaker_package_status,
+        sagemaker_resource_fields,
         stepfunctions,
     )
 
@@ -165,6 +181,9 @@ def apply_all() -> None:
         sagemaker_events.apply()
         sagemaker_endpoints.apply()
         sagemaker_model_apis.apply()
+        sagemaker_resource_fields.apply()
+        sagemaker_package_status.apply()
+        cloudwatch_alarm_history.apply()
         s3_eventbridge.apply()
         cloudformation.apply()
         dynamodb_atomic.apply()

@@ -34,7 +34,8 @@ AWS behaviour supplied here, and why moto 5.2.5 lacks it:
   - alarm fired: ``Updating`` until a poll finds an alarm in ``ALARM``, that poll ``RollingBack``, the
     next ``InService`` on the OLD config with ``FailureReason`` "Alarm <name> was triggered during the
     deployment. Rolled back to the previous endpoint configuration.";
-  - failure injected: ``Updating`` x N, then ``Failed`` (see below).
+  - failure injected (new fleet fails its health check): ``Updating`` x N, then ``InService`` on the OLD config
+    with ``FailureReason`` (see below).
 
   Time mode (for demos): ``configure(time_scale=0.01)`` makes an update last its DeploymentConfig's
   nominal duration (wait intervals of every canary/linear/rolling step plus ``TerminationWaitInSeconds``)
@@ -50,12 +51,11 @@ AWS behaviour supplied here, and why moto 5.2.5 lacks it:
 
 * **Failure injection (sandbox convention).** If the image of a model of the NEW endpoint config
   (``PrimaryContainer.Image`` or any ``Containers[].Image``, or the images of the model package a container
-  names by ``ModelPackageName``, in any account) contains ``fail-deployment``, the update ends
-  ``Failed`` on the old config with ``FailureReason`` "The primary container for production variant
-  <variant> did not pass the ping health check. Please check CloudWatch logs for this endpoint." (AWS's
-  health-check wording; on AWS a failed *update* may instead return to ``InService`` on the old config
-  with such a reason - ``Failed`` is what this sandbox reports, so a rollout's failure path can be tested;
-  the endpoint may be updated again). If the image contains
+  names by ``ModelPackageName``, in any account) contains ``fail-deployment``, the update ends as AWS
+  ends a blue/green update whose new fleet fails: ``InService`` on the OLD config (which served throughout)
+  with ``FailureReason`` "The primary container for production variant <variant> did not pass the ping health
+  check. Please check CloudWatch logs for this endpoint." (AWS's health-check wording; ``FailureReason`` "if
+  the status is InService but update operation fails", API_EndpointMetadata). If the image contains
   ``fail-rollback`` and an alarm fires, the rollback fails: ``RollingBack`` then
   ``UpdateRollbackFailed``, ``FailureReason`` "Alarm <name> was triggered during the deployment. Rolling
   back to the previous endpoint configuration failed: ..."; without an alarm such an image deploys fine.

@@ -5,6 +5,16 @@ an alarm of ``AutoRollbackConfiguration`` in ``ALARM`` during the deployment -> 
 on the old config with "Alarm <name> was triggered during the deployment."), and the
 ``PendingDeploymentSummary`` of https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html
 (as on AWS, ``EndpointConfigName`` and ``ProductionVariants`` stay the old ones until the update completes).
+
+A deployment whose new fleet fails to provision or to pass its health checks ends ``InService`` on the OLD
+config with a ``FailureReason``, the old fleet having served throughout: "If the status of the endpoint is
+``Failed``, or the status is ``InService`` but update operation fails, this provides the reason why it failed"
+(``FailureReason`` of https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_EndpointMetadata.html;
+blue/green: the old fleet is terminated only after the new one took the traffic,
+https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-blue-green.html). Users report the same
+on AWS (hashicorp/terraform-provider-aws#48997: after a rollback due to health checks or capacity the endpoint is
+``InService`` on its previous config, ``FailureReason`` possibly empty). ``Failed`` is what CreateEndpoint ends
+in, not a failed update of a serving endpoint.
 """
 
 from __future__ import annotations
@@ -39,7 +49,7 @@ class Deployment:
     stages: list[Stage]
     polls: int
     duration: float | None  # seconds, time mode
-    failure: str | None  # FailureReason when the new fleet cannot come up (fail-deployment)
+    failure: str | None  # FailureReason when the new fleet cannot come up (fail-deployment): InService, old config
     rollback_failure: str | None  # why a rollback fails (fail-rollback)
     start_time: datetime = field(default_factory=utcnow)
     started: float = field(default_factory=time.monotonic)
@@ -149,10 +159,10 @@ def advance(backend: SageMakerModelBackend, endpoint: FakeEndpoint) -> list[str]
         return []
     DEPLOYMENTS.pop(endpoint.arn, None)
     endpoint.last_modified_time = utcnow()
-    if deployment.failure:
-        endpoint.endpoint_status = "Failed"
+    if deployment.failure:  # the new fleet never came up: back in service on the OLD config, saying why
+        endpoint.endpoint_status = "InService"
         set_failure(endpoint, deployment.failure)
-        return ["Failed"]
+        return ["InService"]
     endpoint.endpoint_config_name = deployment.new_config
     endpoint.production_variants = deployment.new_variants
     if deployment.kind == "config":

@@ -1,8 +1,10 @@
 """Failed deployments on demand (sandbox convention): images whose name says how the update should fail.
 
-A model image containing ``fail-deployment`` makes the update end ``Failed`` with AWS's health-check wording
+A model image containing ``fail-deployment`` makes the update's new fleet fail its health check: the endpoint
+returns to ``InService`` on the OLD config with AWS's health-check wording as ``FailureReason``
 (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html#your-algorithms-inference-algo-ping-requests:
-"did not pass the ping health check"); ``fail-rollback`` makes a rollback fail (``UpdateRollbackFailed``).
+"did not pass the ping health check"; the status sequence is in :mod:`.deployment`); ``fail-rollback`` makes a
+rollback fail (``UpdateRollbackFailed``).
 The images of a model package a container names by ``ModelPackageName`` count too.
 """
 
