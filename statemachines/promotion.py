@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from modelrelay.errors import EndpointLeaseBusy, PointerConflict
+from modelrelay.errors import EndpointLeaseBusy, HubPackageNotReady, PointerConflict
 from modelrelay.steps import StepName
 
 ASL_FILE = Path(__file__).with_name("promotion.asl.json")
@@ -67,6 +67,16 @@ LEASE_RETRY = {
     "BackoffRate": 2.0,
     "MaxDelaySeconds": 300,
     "MaxAttempts": 25,
+    "JitterStrategy": "FULL",
+}
+# SageMaker finishes a new model package (validation, image scan) before a model can be built from it: a hub
+# package still Pending/InProgress is waited for, bounded (~10 min in all), then the rollout fails by name.
+HUB_PACKAGE_RETRY = {
+    "ErrorEquals": [HubPackageNotReady.__name__],
+    "IntervalSeconds": 2,
+    "BackoffRate": 2.0,
+    "MaxDelaySeconds": 60,
+    "MaxAttempts": 14,
     "JitterStrategy": "FULL",
 }
 
@@ -195,6 +205,7 @@ def definition() -> dict[str, Any]:
             "$.rollout",
             "WaitForRollout",
             "RolloutStartFailed",
+            retry=(HUB_PACKAGE_RETRY,),
             comment="Preflight (no write on failure), then model + cloned endpoint config + UpdateEndpoint with "
             "guardrails.",
         ),

@@ -122,3 +122,10 @@ class NothingToRollBack(ModelRelayError):
     """No earlier approved version is recorded for this model or endpoint."""
 
     reason = "nothing_to_roll_back"
+
+
+class HubPackageNotReady(ModelRelayError):
+    """The hub package's ``ModelPackageStatus`` is not ``Completed`` yet (``Pending``/``InProgress``): a model
+    cannot be built from it. Retryable: the state machine waits (backoff, bounded) and starts the rollout again."""
+
+    reason = "hub_package_not_ready"

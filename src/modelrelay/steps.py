@@ -140,6 +140,11 @@ class RolloutState(_Model):
     polls: int = 0
     deadline: int | None = None
     observed: str | None = None
+    # Why it ended: a stable code (alarm_rollback, deployment_failed, rollback_failed, ...), the guard alarms that
+    # went to ALARM since the rollout started, and SageMaker's FailureReason verbatim.
+    reason_code: str | None = None
+    fired_alarms: list[str] = Field(default_factory=list)
+    failure_reason: str | None = None
     restore_to: ServingRecord | None = None
     finished: bool = False
     status_not_recorded_on: list[str] = Field(default_factory=list)

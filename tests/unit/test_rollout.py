@@ -126,20 +126,46 @@ ROLLOUT = RolloutState(status="InProgress", endpoint_name="e", old_config="old",
 
 
 @pytest.mark.parametrize(
-    ("described", "expected"),
+    ("described", "fired", "expected", "code"),
     [
-        ({"EndpointStatus": "InService", "EndpointConfigName": "new"}, "Succeeded"),
-        ({"EndpointStatus": "InService", "EndpointConfigName": "old", "FailureReason": "Alarm x"}, "RolledBack"),
-        ({"EndpointStatus": "InService", "EndpointConfigName": "old"}, "RolledBack"),
-        ({"EndpointStatus": "Failed", "EndpointConfigName": "old", "FailureReason": "boom"}, "Failed"),
-        ({"EndpointStatus": "UpdateRollbackFailed", "EndpointConfigName": "old"}, "Failed"),
-        ({"EndpointStatus": "Updating", "EndpointConfigName": "old"}, "InProgress"),
-        ({"EndpointStatus": "RollingBack", "EndpointConfigName": "old"}, "InProgress"),
-        ({"EndpointStatus": "InService", "EndpointConfigName": "someone-else"}, "Failed"),
+        ({"EndpointStatus": "InService", "EndpointConfigName": "new"}, [], "Succeeded", "in_service"),
+        (
+            {"EndpointStatus": "InService", "EndpointConfigName": "old", "FailureReason": "Alarm x"},
+            ["x"],
+            "RolledBack",
+            "alarm_rollback",
+        ),
+        # no guard alarm fired: back on the old config is a failed deployment, whatever FailureReason says
+        (
+            {"EndpointStatus": "InService", "EndpointConfigName": "old", "FailureReason": "Alarm x"},
+            [],
+            "Failed",
+            "deployment_failed",
+        ),
+        ({"EndpointStatus": "InService", "EndpointConfigName": "old"}, [], "Failed", "deployment_failed"),
+        (
+            {"EndpointStatus": "Failed", "EndpointConfigName": "old", "FailureReason": "boom"},
+            [],
+            "Failed",
+            "deployment_failed",
+        ),
+        ({"EndpointStatus": "UpdateRollbackFailed", "EndpointConfigName": "old"}, ["x"], "Failed", "rollback_failed"),
+        ({"EndpointStatus": "Updating", "EndpointConfigName": "old"}, [], "InProgress", "in_progress"),
+        ({"EndpointStatus": "RollingBack", "EndpointConfigName": "old"}, ["x"], "InProgress", "in_progress"),
+        (
+            {"EndpointStatus": "InService", "EndpointConfigName": "someone-else"},
+            [],
+            "Failed",
+            "unexpected_endpoint_config",
+        ),
     ],
 )
-def test_outcome_comes_from_what_the_endpoint_says(described: dict[str, Any], expected: str) -> None:
-    status, reason = classify(described, ROLLOUT)
-    assert status == expected
-    if expected == "RolledBack" and "FailureReason" in described:
-        assert reason == described["FailureReason"]
+def test_outcome_comes_from_what_the_endpoint_says_and_which_alarms_fired(
+    described: dict[str, Any], fired: list[str], expected: str, code: str
+) -> None:
+    status, reason_code, sentence = classify(described, ROLLOUT, fired)
+    assert (status, reason_code) == (expected, code)
+    if "FailureReason" in described and expected != "Succeeded":
+        assert f'SageMaker: "{described["FailureReason"]}"' in sentence  # quoted, verbatim
+    if code == "alarm_rollback":
+        assert "x" in sentence

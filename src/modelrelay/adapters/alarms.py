@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from modelrelay.config import AlarmDefaults
@@ -50,3 +52,35 @@ def ensure_endpoint_alarms(
         TreatMissingData="notBreaching",
     )
     return [errors, latency]
+
+
+def fired_since(cloudwatch: CloudWatchClient, names: list[str], since_epoch: float) -> list[str]:
+    """Which of the named alarms went to ``ALARM`` at or after ``since_epoch`` (``DescribeAlarmHistory``
+    ``StateUpdate`` items whose new state is ``ALARM``), or are in ``ALARM`` now (``DescribeAlarms``).
+
+    This is how a rollout tells an alarm rollback from a failed deployment: both end ``InService`` on the old
+    endpoint config, and ``FailureReason``'s wording is SageMaker's to change (it may even be empty).
+    """
+    start = datetime.fromtimestamp(since_epoch, UTC)
+    fired = []
+    for name in names:
+        described = cloudwatch.describe_alarms(AlarmNames=[name])
+        current = [*described.get("MetricAlarms", []), *described.get("CompositeAlarms", [])]
+        if any(alarm.get("StateValue") == "ALARM" for alarm in current) or _went_to_alarm(cloudwatch, name, start):
+            fired.append(name)
+    return fired
+
+
+def _went_to_alarm(cloudwatch: CloudWatchClient, name: str, start: datetime) -> bool:
+    pages = cloudwatch.get_paginator("describe_alarm_history").paginate(
+        AlarmName=name, HistoryItemType="StateUpdate", StartDate=start
+    )
+    for page in pages:
+        for item in page.get("AlarmHistoryItems", []):
+            try:
+                data = json.loads(item.get("HistoryData") or "{}")
+            except json.JSONDecodeError:
+                continue
+            if (data.get("newState") or {}).get("stateValue") == "ALARM":
+                return True
+    return False

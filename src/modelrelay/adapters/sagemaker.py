@@ -244,3 +244,96 @@ def delete_config_and_model(sagemaker: SageMakerClient, config_name: str | None,
     ):
         if next(iter(params.values())):
             _or_none(call, **params)
+
+
+# ---------- rollout fidelity: what CreateModel / CreateEndpointConfig accept, tags, hub package status ----------
+# Read-only or per-resource fields of a Describe* response that its Create* call must not (or cannot) repeat.
+_NOT_CLONED = frozenset({"EndpointConfigName", "EndpointConfigArn", "CreationTime", "ResponseMetadata"})
+TAG_LIMIT = 50  # TagList max (botocore: sagemaker TagList, max 50)
+
+
+def tag_value(value: object) -> str:
+    """A value SageMaker accepts as a tag value: TagValue ``^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$``, 0-256 chars.
+
+    Same character classes as CustomerMetadataProperties (:func:`metadata_value`), but an empty value is allowed.
+    """
+    kept = (ch if unicodedata.category(ch)[0] in "LZN" or ch in "_.:/=+-@" else "_" for ch in str(value))
+    return "".join(kept)[-256:]
+
+
+def accepted_members(sagemaker: SageMakerClient, operation: str, member: str | None = None) -> frozenset[str]:
+    """The request fields ``operation`` accepts (or those of its list/structure member ``member``), read from the
+    client's own service model: a field AWS adds tomorrow is known as soon as the SDK knows it."""
+    shape: Any = sagemaker.meta.service_model.operation_model(operation).input_shape
+    if member is not None:
+        shape = shape.members[member]
+        shape = getattr(shape, "member", shape)  # a list's element
+    return frozenset(shape.members)
+
+
+def clone_endpoint_config_request(
+    sagemaker: SageMakerClient, config: dict[str, Any], new_name: str, model_name: str, tags: list[dict[str, str]]
+) -> dict[str, Any]:
+    """CreateEndpointConfig parameters equal to a DescribeEndpointConfig response except the name and the model.
+
+    Every field CreateEndpointConfig accepts is carried (``KmsKeyId``, ``DataCaptureConfig``, ``VpcConfig``,
+    ``MetricsConfig``, ... and whatever AWS adds next); read-only ones (ARN, creation time) are not. Production
+    variants get ``model_name``; shadow variants keep their own models (they are not what is promoted).
+    """
+    top = accepted_members(sagemaker, "CreateEndpointConfig") - _NOT_CLONED
+    request = {k: v for k, v in config.items() if k in top}
+    variant_fields = accepted_members(sagemaker, "CreateEndpointConfig", "ProductionVariants")
+    request["ProductionVariants"] = [
+        {k: v for k, v in variant.items() if k in variant_fields} | {"ModelName": model_name}
+        for variant in config.get("ProductionVariants") or []
+    ]
+    if config.get("ShadowProductionVariants"):
+        shadow_fields = accepted_members(sagemaker, "CreateEndpointConfig", "ShadowProductionVariants")
+        request["ShadowProductionVariants"] = [
+            {k: v for k, v in variant.items() if k in shadow_fields} for variant in config["ShadowProductionVariants"]
+        ]
+    request["EndpointConfigName"] = new_name
+    if tags:
+        request["Tags"] = tags
+    return request
+
+
+def list_tags(sagemaker: SageMakerClient, arn: str | None) -> list[dict[str, str]]:
+    """A resource's tags (paginated); none for a resource that no longer exists."""
+    if not arn:
+        return []
+    tags: list[dict[str, str]] = []
+    try:
+        for page in sagemaker.get_paginator("list_tags").paginate(ResourceArn=arn):
+            tags.extend({"Key": t["Key"], "Value": t.get("Value", "")} for t in page.get("Tags", []))
+    except ClientError as error:
+        if is_not_found(error):
+            return []
+        raise
+    return tags
+
+
+def carried_tags(existing: list[dict[str, str]], own: dict[str, object]) -> list[dict[str, str]]:
+    """A resource's tags plus ModelRelay's own ``modelrelay:*`` ones (values made valid), within SageMaker's limit.
+
+    ``aws:*`` keys are AWS's (a request may not set them); an existing ``modelrelay:*`` tag is replaced by ours.
+    """
+    ours = [{"Key": key, "Value": tag_value(value)} for key, value in own.items()]
+    kept = [t for t in existing if not t["Key"].startswith(("aws:", "modelrelay:"))]
+    if len(kept) + len(ours) > TAG_LIMIT:
+        logger.warning("tags beyond SageMaker's limit not carried", extra={"dropped": kept[TAG_LIMIT - len(ours) :]})
+        kept = kept[: TAG_LIMIT - len(ours)]
+    return kept + ours
+
+
+def package_status(sagemaker: SageMakerClient, package_arn: str) -> tuple[str, str]:
+    """(``ModelPackageStatus``, a sentence from ``ModelPackageStatusDetails``) of a package."""
+    described = describe(sagemaker, package_arn)
+    details = described.get("ModelPackageStatusDetails") or {}
+    problems = [
+        f"{item.get('Name')}: {item.get('Status')} {item.get('FailureReason') or ''}".strip()
+        for key in ("ValidationStatuses", "ImageScanStatuses")
+        for item in details.get(key) or []
+        if item.get("Status") != "Completed"
+    ]
+    return str(described.get("ModelPackageStatus") or "Completed"), "; ".join(problems)

@@ -133,7 +133,10 @@ def record_outcome(request: OutcomeRequest, deps: PromotionDeps) -> OutcomeResul
         if rollout is not None:
             detail |= {
                 "rollout_status": rollout.status,
-                "reason": rollout.reason,
+                # alarm_rollback / deployment_failed / ...: from facts (alarm history), not FailureReason's words
+                "reason": rollout.reason_code or rollout.reason,
+                "alarms": rollout.fired_alarms,
+                "failure_reason": rollout.failure_reason,
                 "endpoint_config": rollout.new_config,
                 "previous_endpoint_config": rollout.old_config,
                 "strategy": rollout.strategy,

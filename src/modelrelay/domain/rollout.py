@@ -17,7 +17,7 @@ from typing import Any
 from modelrelay.adapters import alarms, sagemaker
 from modelrelay.config import EndpointTarget, RolloutConfig
 from modelrelay.domain.deps import RolloutDeps
-from modelrelay.errors import NothingToRollBack, PreflightFailed
+from modelrelay.errors import HubPackageNotReady, NothingToRollBack, PreflightFailed
 from modelrelay.observability import logger
 from modelrelay.steps import HubResult, PromotionPlan, RolloutRequest, RolloutState, ServingRecord
 
@@ -159,40 +159,20 @@ def start(
     if plan.decision == "restore":
         return _start_restore(plan, endpoint, alarm_names, rollout, now, deps)
     assert plan.artifact and hub
-    serving_model = sagemaker.describe_model(deps.sagemaker, variants[0]["ModelName"]) or {}
     name = _names(plan.endpoint_name, plan.artifact.sha256, execution)
     if sagemaker.describe_model(deps.sagemaker, name) is None:
+        _require_completed(hub.hub_package_arn, deps)
         sagemaker.create_model(
-            deps.sagemaker,
-            ModelName=name,
-            ExecutionRoleArn=serving_model.get("ExecutionRoleArn"),
-            Containers=[{"ModelPackageName": hub.hub_package_arn}],
-            Tags=[
-                {"Key": "modelrelay:package", "Value": plan.package_arn[-256:]},
-                {"Key": "modelrelay:execution", "Value": execution[-256:]},
-            ],
+            deps.sagemaker, **model_request(name, hub.hub_package_arn, variants[0], plan, execution, deps)
         )
     if sagemaker.describe_endpoint_config(deps.sagemaker, name) is None:
-        clone = {
-            k: v
-            for k, v in config.items()
-            if k
-            in (
-                "DataCaptureConfig",
-                "KmsKeyId",
-                "AsyncInferenceConfig",
-                "ExplainerConfig",
-                "ShadowProductionVariants",
-                "ExecutionRoleArn",
-                "VpcConfig",
-                "EnableNetworkIsolation",
-            )
-        }
-        swapped = [
-            {k: v for k, v in variant.items() if k not in ("CurrentInstanceCount",)} | {"ModelName": name}
-            for variant in variants
-        ]
-        sagemaker.create_endpoint_config(deps.sagemaker, EndpointConfigName=name, ProductionVariants=swapped, **clone)
+        config_tags = sagemaker.carried_tags(
+            sagemaker.list_tags(deps.sagemaker, config.get("EndpointConfigArn")),
+            {"modelrelay:package": plan.package_arn, "modelrelay:execution": execution},
+        )
+        sagemaker.create_endpoint_config(
+            deps.sagemaker, **sagemaker.clone_endpoint_config_request(deps.sagemaker, config, name, name, config_tags)
+        )
     sagemaker.update_endpoint(deps.sagemaker, plan.endpoint_name, name, deployment_config(rollout, alarm_names))
     logger.info(
         "rollout started",
@@ -204,6 +184,45 @@ def start(
         },
     )
     return _in_progress(plan.endpoint_name, old_config_name, name, name, alarm_names, rollout, now)
+
+
+def _require_completed(hub_package_arn: str, deps: RolloutDeps) -> None:
+    """A model is built from the hub package only once SageMaker has finished it (``ModelPackageStatus``
+    ``Completed``): ``Pending``/``InProgress`` is waited for (retryable), ``Failed`` fails the rollout by name."""
+    status, details = sagemaker.package_status(deps.hub().sagemaker, hub_package_arn)
+    if status in ("Pending", "InProgress"):
+        raise HubPackageNotReady(f"hub package {hub_package_arn} is {status}; the rollout waits for Completed")
+    if status != "Completed":
+        raise PreflightFailed(
+            f"hub package {hub_package_arn} is {status}" + (f" ({details})" if details else ""),
+            reason="hub_package_failed" if status == "Failed" else "hub_package_not_usable",
+        )
+
+
+def model_request(
+    name: str,
+    hub_package_arn: str,
+    variant: dict[str, Any],
+    plan: PromotionPlan,
+    execution: str,
+    deps: RolloutDeps,
+) -> dict[str, Any]:
+    """CreateModel for the new fleet: SageMaker builds every container from the hub package; the serving model's
+    role, network placement (``VpcConfig``), ``EnableNetworkIsolation`` and tags are kept, so the new fleet runs
+    where and as the old one does."""
+    serving = sagemaker.describe_model(deps.sagemaker, variant["ModelName"]) or {}
+    request: dict[str, Any] = {
+        "ModelName": name,
+        "Containers": [{"ModelPackageName": hub_package_arn}],
+        "Tags": sagemaker.carried_tags(
+            sagemaker.list_tags(deps.sagemaker, serving.get("ModelArn")),
+            {"modelrelay:package": plan.package_arn, "modelrelay:execution": execution},
+        ),
+    }
+    for key in ("ExecutionRoleArn", "VpcConfig", "EnableNetworkIsolation"):
+        if serving.get(key) is not None:
+            request[key] = serving[key]
+    return request
 
 
 def _already_submitted(
@@ -286,20 +305,39 @@ def _start_restore(
     return state.model_copy(update={"restore_to": candidate})
 
 
-def classify(endpoint: dict[str, Any], rollout: RolloutState) -> tuple[str, str]:
-    """(status, reason) from what the endpoint says, never from the absence of an error."""
+def classify(
+    endpoint: dict[str, Any], rollout: RolloutState, fired_alarms: list[str] | None = None
+) -> tuple[str, str, str]:
+    """(status, reason code, sentence) from what the endpoint says, never from the absence of an error.
+
+    ``InService`` on the OLD config is how AWS ends both an alarm rollback and a deployment whose new fleet failed
+    to provision or pass its health checks (``FailureReason`` then says why, or may be empty). Which one it was
+    comes from a fact, ``fired_alarms`` (the rollout's guard alarms that went to ``ALARM`` since it started), not
+    from the wording of ``FailureReason``: an alarm rollback is ``RolledBack``/``alarm_rollback``, anything else
+    ``Failed``/``deployment_failed``. Neither is ever success.
+    """
     status = endpoint.get("EndpointStatus")
     config = endpoint.get("EndpointConfigName")
-    reason = str(endpoint.get("FailureReason") or "")
-    if status in ("Failed", "UpdateRollbackFailed"):
-        return "Failed", reason or f"endpoint is {status}"
+    said = str(endpoint.get("FailureReason") or "")
+    quoted = f'SageMaker: "{said}"' if said else "SageMaker gave no FailureReason"
+    if status == "Failed":
+        return "Failed", "deployment_failed", f"endpoint is Failed; {quoted}"
+    if status == "UpdateRollbackFailed":
+        return "Failed", "rollback_failed", f"the deployment and its rollback failed; {quoted}"
     if status == "InService" and config == rollout.new_config:
-        return "Succeeded", "InService on the new endpoint config"
+        return "Succeeded", "in_service", "InService on the new endpoint config"
     if status == "InService" and config == rollout.old_config:
-        return "RolledBack", reason or "back on the previous endpoint config (SageMaker gave no reason)"
+        if fired_alarms:
+            names = ", ".join(fired_alarms)
+            return "RolledBack", "alarm_rollback", f"alarm(s) {names} went to ALARM during the deployment; {quoted}"
+        return (
+            "Failed",
+            "deployment_failed",
+            f"the new fleet did not come into service and the endpoint is back on {config}; {quoted}",
+        )
     if status == "InService":
-        return "Failed", f"InService on an unexpected endpoint config {config}"
-    return "InProgress", f"endpoint is {status}"
+        return "Failed", "unexpected_endpoint_config", f"InService on an unexpected endpoint config {config}"
+    return "InProgress", "in_progress", f"endpoint is {status}"
 
 
 def check(rollout: RolloutState, execution: str, deps: RolloutDeps, now: float | None = None) -> RolloutState:
@@ -313,14 +351,21 @@ def check(rollout: RolloutState, execution: str, deps: RolloutDeps, now: float |
             update={
                 "status": "Failed",
                 "reason": f"endpoint {rollout.endpoint_name} was deleted during the rollout",
+                "reason_code": "endpoint_deleted",
                 "polls": rollout.polls + 1,
             }
         )
-    status, reason = classify(endpoint, rollout)
+    fired: list[str] = []
+    if endpoint.get("EndpointStatus") == "InService" and endpoint.get("EndpointConfigName") == rollout.old_config:
+        fired = alarms.fired_since(deps.cloudwatch, rollout.alarm_names, float(rollout.started_at or 0))
+    status, code, reason = classify(endpoint, rollout, fired)
     result = rollout.model_copy(
         update={
             "status": status,
             "reason": reason,
+            "reason_code": code,
+            "fired_alarms": fired,
+            "failure_reason": endpoint.get("FailureReason") or None,
             "polls": rollout.polls + 1,
             "observed": endpoint.get("EndpointStatus"),
         }
@@ -331,6 +376,7 @@ def check(rollout: RolloutState, execution: str, deps: RolloutDeps, now: float |
                 update={
                     "status": "Failed",
                     "reason": f"no outcome before the deadline; endpoint is {endpoint.get('EndpointStatus')}",
+                    "reason_code": "deadline_exceeded",
                 }
             )
         result.wait_seconds = min(MAX_POLL_SECONDS, max(1, int(rollout.wait_seconds * 1.5)))
@@ -352,7 +398,7 @@ def finish(
     properties = {
         "modelrelay:rollout": rollout.status,
         "modelrelay:rollout-endpoint": endpoint,
-        "modelrelay:rollout-reason": str(rollout.reason or rollout.status),
+        "modelrelay:rollout-reason": ": ".join(filter(None, (rollout.reason_code, rollout.reason))) or rollout.status,
     }
     # The outcome is what the endpoint says; failing to annotate a package must not turn it into a failure.
     not_recorded = []
