@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 
 from modelrelay_sandbox.deploy import REPO, Deployment, deploy_stack
-from modelrelay_sandbox.moto_ext import cloudformation
+from modelrelay_sandbox.moto_ext import api_destinations, cloudformation
 from modelrelay_sandbox.server import SandboxServer, start_server
 
 REGION = "us-east-1"
@@ -166,6 +166,7 @@ class SandboxEnvironment:
     server: SandboxServer
     deployment: Deployment
     outputs: dict[str, Any] = field(default_factory=dict)
+    webhooks: Any = None  # the WebhookReceiver the stack's API destinations call
 
     @property
     def url(self) -> str:
@@ -173,6 +174,8 @@ class SandboxEnvironment:
 
     def stop(self) -> None:
         self.server.stop()
+        if self.webhooks is not None:
+            self.webhooks.stop()
 
 
 def outputs_document(url: str, deployment: Deployment) -> dict[str, Any]:
@@ -221,6 +224,32 @@ def outputs_document(url: str, deployment: Deployment) -> dict[str, Any]:
     }
 
 
+JENKINS_USER, JENKINS_TOKEN = "modelrelay-ci", "sandbox-jenkins-api-token"
+CHAT_TOKEN = "sandbox-chat-token"  # noqa: S105 - emulator value
+
+
+def webhook_parameters(receiver_url: str) -> dict[str, str]:
+    """The webhook parameters of the sandbox stack: Jenkins and chat are the local receiver."""
+    return {
+        "JenkinsJobUrl": f"{receiver_url}/job/modelrelay-promoted/buildWithParameters",
+        "JenkinsUser": JENKINS_USER,
+        "JenkinsApiToken": JENKINS_TOKEN,
+        "ChatWebhookUrl": f"{receiver_url}/services/T000/B000/chat",
+        "ChatWebhookToken": CHAT_TOKEN,
+    }
+
+
+def webhook_outputs(receiver_url: str, deployment: Deployment) -> dict[str, str]:
+    """outputs.json ``webhooks``: where the API destinations deliver, and where to read what they received."""
+    return {
+        "receiver_url": receiver_url,
+        "requests_url": f"{receiver_url}/_requests",
+        "jenkins_url": webhook_parameters(receiver_url)["JenkinsJobUrl"],
+        "chat_url": webhook_parameters(receiver_url)["ChatWebhookUrl"],
+        "dead_letter_queue_url": deployment.outputs.get("WebhookDeadLetterQueueUrl", ""),
+    }
+
+
 def start(port: int | None = None, state_dir: Path | None = None, build_dir: Path | None = None) -> SandboxEnvironment:
     """Start the emulator, seed both accounts, deploy the real template, subscribe a notifications queue."""
     cloudformation.apply()
@@ -228,6 +257,7 @@ def start(port: int | None = None, state_dir: Path | None = None, build_dir: Pat
     if state_dir is not None:
         kwargs["state_dir"] = state_dir
     server = start_server(**kwargs)
+    webhooks = api_destinations.WebhookReceiver()  # Jenkins and chat, as the stack's API destinations
     try:
         url = server.url
         _seed_hub_account(url)
@@ -245,6 +275,7 @@ def start(port: int | None = None, state_dir: Path | None = None, build_dir: Pat
                 "HubModelPackageGroupName": HUB_GROUP,
                 "HubRoleArn": f"arn:aws:iam::{HUB_ACCOUNT_ID}:role/{HUB_ROLE_NAME}",
                 "HubExternalId": HUB_EXTERNAL_ID,
+                **webhook_parameters(webhooks.url),
             },
             ROUTES_FILE,
             build_dir=build_dir,
@@ -262,8 +293,10 @@ def start(port: int | None = None, state_dir: Path | None = None, build_dir: Pat
         deployment.outputs["SandboxNotificationsQueueUrl"] = queue_url
     except BaseException:
         server.stop()
+        webhooks.stop()
         raise
-    return SandboxEnvironment(server=server, deployment=deployment, outputs=outputs_document(url, deployment))
+    outputs = outputs_document(url, deployment) | {"webhooks": webhook_outputs(webhooks.url, deployment)}
+    return SandboxEnvironment(server=server, deployment=deployment, outputs=outputs, webhooks=webhooks)
 
 
 def wait_for(predicate: Any, timeout: float = 60.0, interval: float = 0.2, what: str = "condition") -> Any:

@@ -65,6 +65,9 @@ moto lacks it.
 * **Archives and replays** honour the time window and ``FilterArns``; moto's
   replay ignores them.
 
+``api_destinations`` — EventBridge API destinations call HTTP receivers on 127.0.0.1 with the connection's
+credentials (Basic / API key), retries and rate limit; moto calls them only on request, without credentials.
+
 ``sagemaker_events`` — SageMaker emits Model Package State Change events:
 
 * **"SageMaker Model Package State Change"** on the owner's default bus when a
@@ -159,6 +162,7 @@ def _configure_moto() -> None:
 def apply_all() -> None:
     """Configure moto and install every extension (idempotent, thread-safe)."""
     from . import (
+        api_destinations,
         cloudformation,
         cloudwatch_alarm_history,
         dynamodb_atomic,
@@ -178,6 +182,7 @@ def apply_all() -> None:
         lambda_runtime.apply()
         stepfunctions.apply()
         eventbridge_targets.apply()
+        api_destinations.apply()
         sagemaker_events.apply()
         sagemaker_endpoints.apply()
         sagemaker_model_apis.apply()

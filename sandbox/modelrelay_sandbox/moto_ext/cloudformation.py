@@ -12,6 +12,8 @@ what it applied in ``APPLIED`` so the startup output lists it (nothing is silent
   ``AWS::CloudWatch::Alarm``.
 - ``AWS::Lambda::LayerVersion``: ``Ref`` returns the layer version ARN, as CloudFormation does.
 - ``AWS::Events::Archive``: moto expects ``EventPattern`` as a string; CloudFormation gives an object.
+- ``AWS::EventSchemas::Registry`` / ``AWS::EventSchemas::Schema``: moto has no schemas service; the registry
+  and each schema's content are kept in ``EVENT_SCHEMAS`` (registry -> schema name -> content) for tests.
 """
 
 from __future__ import annotations
@@ -214,6 +216,48 @@ class AlarmModel(_SupplementModel, CloudFormationModel):
         )
         _note(f"AWS::CloudWatch::Alarm {name}")
         return cls(name, {"Arn": alarm.alarm_arn})
+
+
+EVENT_SCHEMAS: dict[str, dict[str, str]] = {}
+
+
+class SchemaRegistryModel(_SupplementModel, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::EventSchemas::Registry"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("RegistryName", "RegistryArn")
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+    ) -> SchemaRegistryModel:
+        name = cloudformation_json["Properties"].get("RegistryName", resource_name)
+        EVENT_SCHEMAS.setdefault(name, {})
+        arn = f"arn:aws:schemas:{region_name}:{account_id}:registry/{name}"
+        _note(f"AWS::EventSchemas::Registry {name}")
+        return cls(arn, {"RegistryName": name, "RegistryArn": arn})
+
+
+class SchemaModel(_SupplementModel, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::EventSchemas::Schema"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("SchemaArn", "SchemaName", "SchemaVersion")
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+    ) -> SchemaModel:
+        props = cloudformation_json["Properties"]
+        EVENT_SCHEMAS.setdefault(props["RegistryName"], {})[props["SchemaName"]] = props["Content"]
+        arn = f"arn:aws:schemas:{region_name}:{account_id}:schema/{props['RegistryName']}/{props['SchemaName']}"
+        return cls(arn, {"SchemaArn": arn, "SchemaName": props["SchemaName"], "SchemaVersion": "1"})
 
 
 def _bucket_create(original: Any) -> Any:
