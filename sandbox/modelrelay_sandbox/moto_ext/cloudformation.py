@@ -9,6 +9,7 @@ what it applied in ``APPLIED`` so the startup output lists it (nothing is silent
   ``DefinitionS3Location`` (what ``sam package``/the SAM transform produce) and ``DefinitionSubstitutions``.
 - Types moto skips with a warning, supplied as small models: ``AWS::Lambda::EventInvokeConfig``,
   ``AWS::SageMaker::ModelPackageGroup``, ``AWS::SNS::Subscription``, ``AWS::SQS::QueuePolicy``,
+  ``AWS::S3::BucketPolicy``,
   ``AWS::CloudWatch::Alarm``.
 - ``AWS::Lambda::LayerVersion``: ``Ref`` returns the layer version ARN, as CloudFormation does.
 - ``AWS::Events::Archive``: moto expects ``EventPattern`` as a string; CloudFormation gives an object.
@@ -179,6 +180,28 @@ class QueuePolicyModel(_SupplementModel, CloudFormationModel):
         for queue_url in props["Queues"]:
             backend.set_queue_attributes(queue_url.rsplit("/", 1)[-1], {"Policy": json.dumps(props["PolicyDocument"])})
         _note(f"AWS::SQS::QueuePolicy on {len(props['Queues'])} queue(s)")
+        return cls(resource_name)
+
+
+class BucketPolicyModel(_SupplementModel, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::S3::BucketPolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> BucketPolicyModel:
+        props = cloudformation_json["Properties"]
+        s3_backends[account_id]["global"].put_bucket_policy(
+            props["Bucket"], json.dumps(props["PolicyDocument"]).encode()
+        )
+        _note(f"AWS::S3::BucketPolicy on {props['Bucket']}")
         return cls(resource_name)
 
 
