@@ -34,6 +34,10 @@ MME_ENDPOINT = "housing-mme"
 DS_BUCKET = "modelrelay-sandbox-ds-artifacts"
 CANARY_ENDPOINT = "fraud-canary"
 CANARY_ALARMS = ("fraud-canary-5xx", "fraud-canary-latency")
+# A real-shaped endpoint (VPC, network isolation, KMS key, data capture, 2 instances), created from the AWS-shaped
+# Describe*/ListTags responses in events/sagemaker/endpoint-vpc-kms/.
+VPC_ENDPOINT = "fraud-vpc"
+VPC_ENDPOINT_FIXTURE = REPO / "events" / "sagemaker" / "endpoint-vpc-kms"
 STACK_NAME = "modelrelay"
 ROUTES_FILE = REPO / "sandbox" / "routes.json"
 
@@ -145,6 +149,9 @@ def _seed_spoke_account(endpoint_url: str) -> None:
         if route["target"]["kind"] != "endpoint":
             continue
         name = route["target"]["endpoint_name"]
+        if name == VPC_ENDPOINT:
+            _seed_fixture_endpoint(sagemaker)
+            continue
         sagemaker.create_model(
             ModelName=f"{name}-v0",
             PrimaryContainer={
@@ -182,6 +189,32 @@ def _seed_spoke_account(endpoint_url: str) -> None:
                 {"Name": "VariantName", "Value": "AllTraffic"},
             ],
         )
+
+
+def fixture_request(operation: str, described: dict[str, Any], tags: list[dict[str, str]]) -> dict[str, Any]:
+    """The Create* request that makes a resource described as ``described`` (its accepted fields, and tags)."""
+    import botocore.session
+
+    members = botocore.session.get_session().get_service_model("sagemaker").operation_model(operation).input_shape
+    request = {k: v for k, v in described.items() if k in members.members}
+    if tags:
+        request["Tags"] = tags
+    return request
+
+
+def _seed_fixture_endpoint(sagemaker: Any) -> None:
+    """Create the endpoint of events/sagemaker/endpoint-vpc-kms/ (model, endpoint config, endpoint) as described."""
+
+    def load(name: str) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads((VPC_ENDPOINT_FIXTURE / f"{name}.json").read_text())
+        return document
+
+    sagemaker.create_model(**fixture_request("CreateModel", load("describe-model"), load("list-tags-model")["Tags"]))
+    config = load("describe-endpoint-config")
+    tags = load("list-tags-endpoint-config")["Tags"]
+    sagemaker.create_endpoint_config(**fixture_request("CreateEndpointConfig", config, tags))
+    endpoint = load("describe-endpoint")
+    sagemaker.create_endpoint(EndpointName=endpoint["EndpointName"], EndpointConfigName=endpoint["EndpointConfigName"])
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 import uuid
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from modelrelay_sandbox.artifact_factory import good_artifact
-from modelrelay_sandbox.environment import CANARY_ALARMS, CANARY_ENDPOINT, DS_BUCKET, wait_for
+from modelrelay_sandbox.environment import CANARY_ALARMS, CANARY_ENDPOINT, DS_BUCKET
 from tests.integration.conftest import Stack
 
 GROUP = "fraud-realtime"
@@ -28,6 +29,17 @@ def approve(stack: Stack, package: dict[str, Any]) -> list[dict[str, Any]]:
 def endpoint(stack: Stack) -> dict[str, Any]:
     described: dict[str, Any] = stack.client("sagemaker").describe_endpoint(EndpointName=CANARY_ENDPOINT)
     return described
+
+
+def outcome_of(stack: Stack, execution_arn: str) -> dict[str, Any]:
+    """The RecordOutcome step's result (what was published on the bus and notified)."""
+    events = stack.client("stepfunctions").get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    for event in reversed(events):
+        details = event.get("taskSucceededEventDetails") or event.get("lambdaFunctionSucceededEventDetails") or {}
+        output = json.loads(details.get("output") or "{}")
+        if isinstance(output, dict) and "detail_type" in output:
+            return output
+    raise AssertionError("no RecordOutcome result in the execution history")
 
 
 def set_alarm(stack: Stack, name: str, state: str) -> None:
@@ -84,7 +96,14 @@ def test_alarm_during_the_bake_rolls_back_and_is_reported_as_rolled_back(stack: 
     assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == before
     metadata = stack.describe(package["ModelPackageArn"])["CustomerMetadataProperties"]
     assert metadata["modelrelay:rollout"] == "RolledBack"
+    assert metadata["modelrelay:rollout-reason"].startswith("alarm_rollback: ")
     assert CANARY_ALARMS[0] in metadata["modelrelay:rollout-reason"]
+    # the reason is a fact (the guard alarm that went to ALARM), SageMaker's FailureReason is quoted beside it
+    outcome = outcome_of(stack, failed["executionArn"])
+    assert (outcome["outcome"], outcome["detail_type"]) == ("RolledBack", "Rollout RolledBack")
+    assert outcome["detail"]["reason"] == "alarm_rollback"
+    assert outcome["detail"]["alarms"] == [CANARY_ALARMS[0]]
+    assert "was triggered during the deployment" in outcome["detail"]["failure_reason"]
     bodies = [m["Body"] for m in stack.notifications() if package["ModelPackageArn"] in m["Body"]]
     assert any("rollout rolled back" in body and CANARY_ALARMS[0] in body for body in bodies), bodies
     assert not any("succeeded" in body for body in bodies)
@@ -163,6 +182,7 @@ def test_a_failed_deployment_is_reported_as_failed_and_nothing_else_moves(stack:
     # Given an approved package whose container cannot start (the sandbox fails images named fail-deployment)
     before = endpoint(stack)["EndpointConfigName"]
     data = good_artifact({"model.joblib": uuid.uuid4().bytes * 64})
+    sha = hashlib.sha256(data).hexdigest()
     key = f"fraud/{uuid.uuid4()}.tar.gz"
     stack.client("s3").put_object(Bucket=DS_BUCKET, Key=key, Body=data)
     arn = stack.client("sagemaker").create_model_package(
@@ -182,13 +202,16 @@ def test_a_failed_deployment_is_reported_as_failed_and_nothing_else_moves(stack:
     stack.notifications()
     # When its promotion rolls the endpoint
     executions = stack.settled_executions(arn, timeout=120)
-    # Then the execution failed, the package says so with SageMaker's reason, and the endpoint did not move
-    assert [e["status"] for e in executions] == ["FAILED"]
+    # Then the execution failed as a failed deployment (not a rollback: no guard alarm fired), with SageMaker's reason
+    assert [(e["status"], e.get("error")) for e in executions] == [("FAILED", "PromotionFailed")]
     metadata = stack.describe(arn)["CustomerMetadataProperties"]
     assert metadata["modelrelay:rollout"] == "Failed"
+    assert metadata["modelrelay:rollout-reason"].startswith("deployment_failed: ")
     assert "health check" in metadata["modelrelay:rollout-reason"]
-    assert endpoint(stack)["EndpointConfigName"] == before
-    assert any("rollout failed" in m["Body"] and arn in m["Body"] for m in stack.notifications())
-    # (the endpoint is left Failed, as SageMaker does; put it back in service for the tests that follow)
-    stack.client("sagemaker").update_endpoint(EndpointName=CANARY_ENDPOINT, EndpointConfigName=before)
-    wait_for(lambda: endpoint(stack)["EndpointStatus"] == "InService", what="the endpoint back in service")
+    assert outcome_of(stack, executions[0]["executionArn"])["detail"]["reason"] == "deployment_failed"
+    # And the endpoint is back in service on its old config (as AWS leaves it), the loser deleted
+    described = endpoint(stack)
+    assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", before)
+    assert stack.client("sagemaker").list_endpoint_configs(NameContains=sha[:12])["EndpointConfigs"] == []
+    bodies = [m["Body"] for m in stack.notifications() if arn in m["Body"]]
+    assert any("rollout failed" in body and "deployment_failed" in body for body in bodies), bodies

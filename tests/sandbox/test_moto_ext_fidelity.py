@@ -186,3 +186,10 @@ def test_describe_alarm_history_lists_each_state_change_as_aws_records_it(cw: An
         for item in page["AlarmHistoryItems"]
     ]
     assert len(paged) == 2
+
+
+def test_a_model_without_a_vpc_is_described_without_vpc_config(sm: Any) -> None:
+    name = f"model-{uid()}"
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE})
+    described = sm.describe_model(ModelName=name)
+    assert "VpcConfig" not in described and described["EnableNetworkIsolation"] is False

@@ -378,3 +378,15 @@ def test_tag_value_keeps_what_sagemaker_accepts() -> None:
     )
     assert sagemaker_adapter.tag_value("a\nb\tc🙂") == "a_b_c_"
     assert len(sagemaker_adapter.tag_value("x" * 1000)) == 256
+
+
+@pytest.mark.parametrize("vpc", [None, {}])
+def test_a_serving_model_outside_a_vpc_gives_a_model_outside_a_vpc(vpc: dict[str, Any] | None) -> None:
+    fake = FakeSageMaker()
+    fake.model = {k: v for k, v in fake.model.items() if k not in ("VpcConfig", "EnableNetworkIsolation")}
+    if vpc is not None:
+        fake.model["VpcConfig"] = vpc  # moto's answer for "none"; the SDK would refuse it sent back
+    rollout.start(plan(), HUB, "exec-5", deps(fake), now=1000.0)
+    model = dict(fake.calls)["CreateModel"]
+    assert "VpcConfig" not in model and "EnableNetworkIsolation" not in model
+    validate_parameters(model, MODEL.operation_model("CreateModel").input_shape)

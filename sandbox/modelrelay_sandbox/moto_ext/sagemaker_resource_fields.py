@@ -6,7 +6,9 @@ described back (``EnableNetworkIsolation``, ``InferenceExecutionConfig``; ``Exec
 ``EnableNetworkIsolation``, ``ShadowProductionVariants``, ``ExplainerConfig``, ``MetricsConfig``,
 ``CrossRegionTrafficConfig`` of an endpoint config). moto 5.2.5 keeps only a handful (a model's network isolation
 is always ``False``; an endpoint config keeps its variants, data capture, KMS key and async config), so a rollout
-that drops a setting could not be caught. The fields are computed from botocore's shapes (the request members
+that drops a setting could not be caught. A model's field that was not given is omitted, as AWS omits it (moto
+describes a model without a VPC with ``VpcConfig: {}``, which the SDK refuses when it is sent back; an endpoint
+config's empty ``DataCaptureConfig`` is omitted by :mod:`.sagemaker_model_apis`). The fields are computed from botocore's shapes (the request members
 that the Describe* output also has), so a field AWS adds is kept as soon as botocore knows it.
 """
 
@@ -57,6 +59,8 @@ def _wrap(operation: str, original: Any) -> Any:
                 value = self._get_param(field)
                 if value is not None:
                     setattr(resource, _snake(field), value)
+                elif operation == "CreateModel" and getattr(resource, _snake(field), None) == {}:
+                    setattr(resource, _snake(field), None)  # unset is omitted (moto: VpcConfig {})
         return result
 
     return create

@@ -220,7 +220,7 @@ def model_request(
         ),
     }
     for key in ("ExecutionRoleArn", "VpcConfig", "EnableNetworkIsolation"):
-        if serving.get(key) is not None:
+        if serving.get(key) not in (None, {}):  # an empty VpcConfig means none (and the SDK refuses it)
             request[key] = serving[key]
     return request
 
