@@ -96,8 +96,8 @@ sandbox: install sandbox-build ## Start the sandbox in the foreground (Ctrl-C st
 sandbox-up: install sandbox-build ## Start the sandbox detached; returns when ready (.sandbox/outputs.json)
 	$(BIN)/python -m modelrelay_sandbox.cli up --port $(MODELRELAY_SANDBOX_PORT)
 
-sandbox-down: ## Stop the detached sandbox and its child processes
-	$(BIN)/python -m modelrelay_sandbox.cli down
+sandbox-down: ## Stop the detached sandbox and its child processes (found by its port if its files are gone)
+	$(BIN)/python -m modelrelay_sandbox.cli down --port $(MODELRELAY_SANDBOX_PORT)
 
 bench: install ## Benchmarks (memory of a 1 GiB validation, API calls and transitions of a promotion, import times)
 	$(BIN)/python bench/bench_artifact_memory.py --size-mib 1024
@@ -106,11 +106,15 @@ bench: install ## Benchmarks (memory of a 1 GiB validation, API calls and transi
 	$(BIN)/python bench/bench_imports.py
 	$(BIN)/python bench/bench_load.py
 
-redrive: $(STAMP) ## Re-drive a DLQ: make redrive QUEUE_URL=... TARGET_ARN=... [ENDPOINT_URL=...]
-	$(BIN)/python -m modelrelay.ops.redrive --queue-url "$(QUEUE_URL)" --target-arn "$(TARGET_ARN)" $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
+# Operator actions are the `modelrelay` command (`modelrelay --help`); these two targets call it.
+# TARGET: STACK=<stack name> (AWS, usual region/profile) or SANDBOX=1 (.sandbox/outputs.json).
+MODELRELAY_TARGET = $(if $(SANDBOX),--sandbox,--stack-name "$(or $(STACK),modelrelay)")
 
-rollback: ## Roll a group's MME model or endpoint back to its previous approved version: make rollback GROUP=... STATE_MACHINE_ARN=... [ENDPOINT_URL=...]
-	$(BIN)/python -m modelrelay.ops.rollback --group "$(GROUP)" --state-machine-arn "$(STATE_MACHINE_ARN)" $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
+redrive: $(STAMP) ## Re-drive a DLQ: make redrive QUEUE=approval|ingest [STACK=name | SANDBOX=1]
+	$(BIN)/modelrelay $(MODELRELAY_TARGET) redrive "$(QUEUE)"
+
+rollback: $(STAMP) ## Roll a group back to its previous approved version: make rollback GROUP=... [STACK=name | SANDBOX=1]
+	$(BIN)/modelrelay $(MODELRELAY_TARGET) rollback "$(GROUP)"
 
 clean: ## Remove build output and sandbox state
 	rm -rf .aws-sam .sandbox .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ APIs (boto3 with ``endpoint_url``), checks every expectation, stops the sandbox,
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import sys
 import time
@@ -206,6 +207,13 @@ def main() -> int:
     timeline.step("5. approve a package on the canary route -> guarded rollout", step5)
     timeline.step("6. approve another, with an alarm in ALARM during the bake", step6)
     scenario = time.monotonic() - t0
+    # What an operator sees afterwards: `modelrelay status` (the same command works on AWS with --stack-name).
+    from modelrelay.ops.cli import main as modelrelay
+
+    outputs_file = STATE_DIR / "demo-outputs.json"
+    outputs_file.write_text(json.dumps(out))
+    print("\n$ modelrelay --sandbox status", flush=True)
+    modelrelay(["--outputs", str(outputs_file), "status"])
     env.stop()
     print(f"\nScenario wall time {scenario:.1f} s; {timeline.failures} expectation(s) failed.")
     return 1 if timeline.failures else 0

@@ -42,7 +42,7 @@ class Output:
         self.json = False
         # Piped output (scripts, CI logs) gets wide lines rather than folded 80-column tables.
         self.console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-        self.err = Console(stderr=True, highlight=False)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def emit(self, document: Any, human: Callable[[], None]) -> None:
         if self.json:
@@ -627,15 +627,15 @@ def replay(target: Target, since: datetime, until: datetime | None, timeout: flo
     if end <= start:
         raise UserError("--until must be after --since", None, ExitCode.USAGE)
     events = target.client("events")
-    name = target.resources.get("ModelRelayEventArchive")
+    name = target.resources.get("ModelRelayEventArchive") or _archive_by_prefix(target)
     if not name:
-        raise UserError("the stack has no event archive", None, ExitCode.TARGET)
+        raise UserError("the stack has no event archive", "deploy the current template.yaml", ExitCode.TARGET)
     archive = events.describe_archive(ArchiveName=name)
     replay_name = f"modelrelay-{int(time.time())}"
     sfn_before = _execution_count(target)
     events.start_replay(
         ReplayName=replay_name,
-        EventSourceArn=archive["EventSourceArn"],
+        EventSourceArn=archive["ArchiveArn"],
         EventStartTime=start,
         EventEndTime=end,
         Destination={"Arn": archive["EventSourceArn"]},
@@ -664,6 +664,20 @@ def replay(target: Target, since: datetime, until: datetime | None, timeout: flo
     )
     if described["State"] != "COMPLETED":
         raise SystemExit(ExitCode.FAILED)
+
+
+def _archive_by_prefix(target: Target) -> str | None:
+    """The archive CloudFormation named ``<stack>-ModelRelayEventArchive-<suffix>`` (when the stack lists no id)."""
+    events, token = target.client("events"), None
+    while True:
+        page = events.list_archives(
+            NamePrefix=f"{target.stack_name}-ModelRelayEventArchive", **({"NextToken": token} if token else {})
+        )
+        if page.get("Archives"):
+            return str(page["Archives"][0]["ArchiveName"])
+        token = page.get("NextToken")
+        if not token:
+            return None
 
 
 def _execution_count(target: Target) -> int:

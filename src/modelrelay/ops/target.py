@@ -184,6 +184,12 @@ def from_options(
             routes_file=routes_file,
             sandbox=True,
         )
+    if stack_name is None and endpoint_url is None:
+        raise UserError(
+            "no target: say which deployment to talk to",
+            "pass --stack-name NAME (AWS), --sandbox (the local sandbox) or --endpoint-url URL",
+            ExitCode.USAGE,
+        )
     try:
         session = boto3.Session(profile_name=profile, region_name=region)
     except BotoCoreError as error:  # e.g. ProfileNotFound
@@ -191,12 +197,6 @@ def from_options(
     if session.region_name is None:
         raise UserError(
             "no AWS region configured", "pass --region or set AWS_REGION / AWS_DEFAULT_REGION", ExitCode.TARGET
-        )
-    if stack_name is None and endpoint_url is None:
-        raise UserError(
-            "no target: say which deployment to talk to",
-            "pass --stack-name NAME (AWS), --sandbox (the local sandbox) or --endpoint-url URL",
-            ExitCode.USAGE,
         )
     return Target(
         session=session, stack_name=stack_name or DEFAULT_STACK, endpoint_url=endpoint_url, routes_file=routes_file
