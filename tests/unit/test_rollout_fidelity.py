@@ -28,7 +28,7 @@ FIXTURE = REPO / "events" / "sagemaker" / "endpoint-vpc-kms"
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
 HUB_PACKAGE = "arn:aws:sagemaker:us-east-1:222233334444:model-package/modelrelay-hub/7"
 PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/fraud-realtime-vpc/3"
-HOSTILE = "exé\ncution\t<script>alert(1)</script> 🚀 " + "x" * 2048
+HOSTILE = "exé\ncution\t<script>alert(1)</script> 🚀 " + "x" * 2048 + "\n\t<end>\u0000🚀"  # bad at both ends
 
 
 def load(name: str) -> dict[str, Any]:
