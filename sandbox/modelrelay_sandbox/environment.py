@@ -38,6 +38,12 @@ CANARY_ALARMS = ("fraud-canary-5xx", "fraud-canary-latency")
 # Describe*/ListTags responses in events/sagemaker/endpoint-vpc-kms/.
 VPC_ENDPOINT = "fraud-vpc"
 VPC_ENDPOINT_FIXTURE = REPO / "events" / "sagemaker" / "endpoint-vpc-kms"
+# An MME behind an inference pipeline (SageMaker's housing example): a shared scikit-learn preprocessor, then the
+# Linear Learner multi-model container. Packages of its route are staged only if their preprocessor is this one.
+PIPELINE_MME_ENDPOINT = "housing-pipeline-mme"
+PIPELINE_PREPROCESSOR_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+PIPELINE_MME_IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1"
+PIPELINE_PREPROCESSOR_KEY = "corpus/pipeline/preprocessor/model.tar.gz"
 STACK_NAME = "modelrelay"
 ROUTES_FILE = REPO / "sandbox" / "routes.json"
 
@@ -217,6 +223,44 @@ def _seed_fixture_endpoint(sagemaker: Any) -> None:
     sagemaker.create_endpoint(EndpointName=endpoint["EndpointName"], EndpointConfigName=endpoint["EndpointConfigName"])
 
 
+def _seed_package_targets(endpoint_url: str) -> None:
+    """What packages registered outside ModelRelay need: a versioned data-science bucket (SageMaker pipelines
+    and the SDK write model.tar.gz to mutable keys) and the pipeline MME, created as on AWS (model with two
+    containers, the second ``Mode: MultiModel`` -> endpoint config -> endpoint)."""
+    from modelrelay_sandbox.artifact_factory import good_artifact
+
+    spoke = session()
+    s3 = spoke.client("s3", endpoint_url=endpoint_url)
+    s3.put_bucket_versioning(Bucket=DS_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    preprocessor = good_artifact({"preprocessing.joblib": b"shared housing preprocessor v1\n" * 64})
+    s3.put_object(Bucket=DS_BUCKET, Key=PIPELINE_PREPROCESSOR_KEY, Body=preprocessor)
+    sagemaker = spoke.client("sagemaker", endpoint_url=endpoint_url)
+    sagemaker.create_model(
+        ModelName=f"{PIPELINE_MME_ENDPOINT}-model",
+        Containers=[
+            {
+                "Image": PIPELINE_PREPROCESSOR_IMAGE,
+                "ModelDataUrl": f"s3://{DS_BUCKET}/{PIPELINE_PREPROCESSOR_KEY}",
+                "Environment": {"SAGEMAKER_PROGRAM": "preprocessing.py"},
+            },
+            {"Image": PIPELINE_MME_IMAGE, "Mode": "MultiModel", "ModelDataUrl": f"s3://{MME_BUCKET}/pipeline/"},
+        ],
+        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker-execution",
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"{PIPELINE_MME_ENDPOINT}-config",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": f"{PIPELINE_MME_ENDPOINT}-model",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=PIPELINE_MME_ENDPOINT, EndpointConfigName=f"{PIPELINE_MME_ENDPOINT}-config")
+
+
 @dataclass
 class SandboxEnvironment:
     server: SandboxServer
@@ -269,6 +313,8 @@ def outputs_document(url: str, deployment: Deployment) -> dict[str, Any]:
         "hub_bucket": HUB_BUCKET,
         "hub_model_package_group": HUB_GROUP,
         "mme": {"endpoint_name": MME_ENDPOINT, "bucket": MME_BUCKET, "prefix": "models/"},
+        # Buckets whose packages registered outside ModelRelay (SDK, pipelines) the routes accept.
+        "source_artifact_buckets": [DS_BUCKET],
         "groups": groups,
         "canary": {"endpoint_name": CANARY_ENDPOINT, "alarm_names": list(CANARY_ALARMS)},
         "state_machine_arn": o["PromotionStateMachineArn"],
@@ -318,6 +364,7 @@ def start(port: int | None = None, state_dir: Path | None = None, build_dir: Pat
         url = server.url
         _seed_hub_account(url)
         _seed_spoke_account(url)
+        _seed_package_targets(url)
         groups = ",".join(r["model_package_group"] for r in _routes()["routes"])
         deployment = deploy_stack(
             session(),

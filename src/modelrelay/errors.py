@@ -129,3 +129,16 @@ class HubPackageNotReady(ModelRelayError):
     cannot be built from it. Retryable: the state machine waits (backoff, bounded) and starts the rollout again."""
 
     reason = "hub_package_not_ready"
+
+
+class ArtifactModifiedAfterRegistration(ModelRelayError):
+    """The bytes at the package's artifact location are not the ones that were there when it was registered."""
+
+    reason = "artifact_modified_after_registration"
+
+
+class MmeCannotServe(ModelRelayError):
+    """The package cannot be staged on the route's multi-model endpoint; ``reason`` says why
+    (``pipeline_mismatch``, ``mme_container_ambiguous``, ``mme_uncompressed_artifact``, ``mme_not_multi_model``)."""
+
+    reason = "mme_cannot_serve"

@@ -52,18 +52,50 @@ class ArtifactRef(_Model):
         return f"s3://{self.bucket}/{self.key}"
 
 
+class PinnedObject(_Model):
+    """An object under an uncompressed prefix, pinned (version id, and ETag for unversioned buckets)."""
+
+    relative_key: str
+    version_id: str | None = None
+    size: int
+    etag: str
+
+
 class SourcePackage(_Model):
+    """The approved package as SageMaker describes it: identity, and how to run it (field for field)."""
+
     arn: str
     group: str
     version: int | None
     account: str
     region: str
     approval_status: str
-    model_data_url: str
-    image: str
-    content_types: list[str] = Field(default_factory=lambda: ["application/json"])
-    response_types: list[str] = Field(default_factory=lambda: ["application/json"])
+    inference_specification: dict[str, Any]
+    creation_time: str | None = None
     last_modified: str | None = None
+    recorded_sha256: str | None = None  # a SHA-256 recorded on the package (ModelRelay's drops record one)
+
+
+ArtifactLocation = Literal["ModelDataUrl", "ModelDataSource", "AdditionalModelDataSource", "AdditionalS3DataSource"]
+
+
+class PackageArtifact(_Model):
+    """One artifact the package's containers name, pinned to exact bytes and mapped to its hub copy.
+
+    ``object``: a compressed ``ModelDataUrl`` (or an S3Object data source): one object, validated and hashed.
+    ``prefix``: an uncompressed ``S3Prefix`` data source: every object under it, pinned by version and ETag;
+    ``sha256`` is the digest of that manifest.
+    """
+
+    container: int
+    location: ArtifactLocation
+    index: int = 0  # which AdditionalModelDataSources entry
+    kind: Literal["object", "prefix"]
+    source_uri: str
+    object: ArtifactRef | None = None  # kind "object"
+    members: list[PinnedObject] = Field(default_factory=list)  # kind "prefix": key relative to the prefix
+    sha256: str
+    hub_uri: str
 
 
 class PromotionPlan(_Model):
@@ -71,10 +103,15 @@ class PromotionPlan(_Model):
 
     decision: Decision
     reason: str
+    # decision "restore": a rejection of what serves (with nothing earlier to return to, it is withdrawn) or an
+    # operator's rollback (with nothing earlier, it fails: nothing_to_roll_back)
+    restore_kind: Literal["rejected", "manual"] | None = None
     package_arn: str
     group: str | None = None
     route_kind: RouteKind = "none"
     source: SourcePackage | None = None
+    artifacts: list[PackageArtifact] = Field(default_factory=list)
+    # The artifact that serves: the MME container's (MME routes) or the first container's (endpoint routes).
     artifact: ArtifactRef | None = None
     hub_key: str | None = None
     mme_key: str | None = None
@@ -109,6 +146,7 @@ class MmeResult(_Model):
     previous_target_model: str | None = None
     created_mme_object: bool = False
     restored_package_arn: str | None = None
+    withdrawn: bool = False  # a rejection left nothing approved to serve: the model has no current target
 
 
 class ServingRecord(_Model):

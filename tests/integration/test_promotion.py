@@ -32,8 +32,12 @@ def test_drop_registers_a_pending_package_with_its_provenance(stack: Stack) -> N
     assert metadata["modelrelay:source-bucket"] == stack.out["ingest_bucket"]
     assert metadata["modelrelay:source-key"] == key
     assert metadata["modelrelay:source-version-id"]
+    # And it is registered under an immutable, content-addressed copy of exactly those bytes
     container = package["InferenceSpecification"]["Containers"][0]
-    assert container["ModelDataUrl"] == f"s3://{stack.out['ingest_bucket']}/{key}"
+    registered = f"registered/{MANUAL_GROUP}/{sha}.tar.gz"
+    assert container["ModelDataUrl"] == f"s3://{stack.out['ingest_bucket']}/{registered}"
+    copy = stack.client("s3").get_object(Bucket=stack.out["ingest_bucket"], Key=registered)["Body"].read()
+    assert hashlib.sha256(copy).hexdigest() == sha
     assert container["Image"].endswith("housing-inference:1")
 
 

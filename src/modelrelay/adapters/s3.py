@@ -5,7 +5,9 @@ Bytes never pass through the function: copies are ``CopyObject`` (≤ 5 GiB) or 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus, urlencode
 
@@ -23,6 +25,7 @@ else:
 COPY_OBJECT_LIMIT = 5 * 1024**3
 PART_SIZE = 512 * 1024**2  # 512 MiB parts: a 5 TiB object stays under the 10,000-part limit
 SHA256_METADATA = "modelrelay-sha256"
+SOURCE_ETAG_METADATA = "modelrelay-source-etag"  # identity of an uncompressed model's member (not hashed)
 CREATED_BY_TAG = "modelrelay-execution"
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound", "NoSuchVersion", "NoSuchBucket"}
 
@@ -35,6 +38,11 @@ class ObjectHead:
     size: int
     etag: str
     metadata: dict[str, str]
+    last_modified: datetime | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -67,7 +75,83 @@ def head(s3: S3Client, bucket: str, key: str, version_id: str | None = None) -> 
         size=int(response["ContentLength"]),
         etag=str(response.get("ETag", "")).strip('"'),
         metadata={k.lower(): v for k, v in response.get("Metadata", {}).items()},
+        last_modified=response.get("LastModified"),
     )
+
+
+def _versions(s3: S3Client, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    """Every version and delete marker under ``prefix`` (paginated), newest first per key, as S3 lists them."""
+    entries: list[dict[str, Any]] = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+        entries += [dict(v, DeleteMarker=False) for v in page.get("Versions", [])]
+        entries += [dict(m, DeleteMarker=True) for m in page.get("DeleteMarkers", [])]
+    return entries
+
+
+def version_at(s3: S3Client, bucket: str, key: str, when: datetime) -> ObjectHead | None:
+    """The version of ``bucket/key`` that was current at ``when`` (None if there was none, or it was deleted).
+
+    S3 reports ``LastModified`` in whole seconds, so a version stamped with the second of ``when`` may have been
+    written just after it: it is taken only when it is the only version there is; otherwise which bytes were
+    current cannot be told, and that is an error. Unversioned buckets list one version, ``null``.
+    """
+    second = when.replace(microsecond=0)
+    versions = [v for v in _versions(s3, bucket, key) if v["Key"] == key]
+    before = [v for v in versions if v["LastModified"] < second]
+    uncertain = [v for v in versions if second <= v["LastModified"] <= when]
+    if uncertain and (before or len(uncertain) > 1):
+        raise ArtifactChanged(
+            f"s3://{bucket}/{key} was written in the same second as {when} and has other versions: which one was "
+            "registered cannot be told",
+            reason="artifact_modified_after_registration",
+        )
+    candidates = uncertain or before
+    if not candidates:
+        return None
+    current = max(candidates, key=lambda v: v["LastModified"])
+    if current["DeleteMarker"]:
+        return None
+    return head(s3, bucket, key, current.get("VersionId") if current.get("VersionId") != "null" else None)
+
+
+def objects_at(s3: S3Client, bucket: str, prefix: str, when: datetime | None, limit: int) -> list[ObjectHead]:
+    """Every object under ``prefix`` as it was at ``when`` (the current ones when None), pinned to its version.
+
+    One paginated ``ListObjectVersions``; more than ``limit`` objects is an error. In an unversioned bucket an
+    object written after ``when`` has no earlier version: it is left out here, and the caller compares counts.
+    """
+    latest: dict[str, dict[str, Any]] = {}
+    for version in _versions(s3, bucket, prefix):
+        if version["Key"].endswith("/") or (when is not None and version["LastModified"] > when):
+            continue
+        known = latest.get(version["Key"])
+        if known is None or version["LastModified"] > known["LastModified"]:
+            latest[version["Key"]] = version
+    found = [
+        ObjectHead(
+            bucket=bucket,
+            key=v["Key"],
+            version_id=v.get("VersionId"),
+            size=int(v["Size"]),
+            etag=str(v.get("ETag", "")).strip('"'),
+            metadata={},
+            last_modified=v.get("LastModified"),
+        )
+        for v in latest.values()
+        if not v["DeleteMarker"]
+    ]
+    if len(found) > limit:
+        raise InvalidEvent(f"s3://{bucket}/{prefix} holds {len(found)} objects, more than the route allows ({limit})")
+    return sorted(found, key=lambda obj: obj.key)
+
+
+def sha256_of(s3: S3Client, obj: ObjectHead) -> str:
+    """SHA-256 of exactly this object version, streamed."""
+    digest = hashlib.sha256()
+    body = open_stream(s3, obj)
+    for chunk in iter(lambda: body.read(1024 * 1024), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def resolve_event_object(
@@ -118,7 +202,13 @@ def open_stream(s3: S3Client, obj: ObjectHead) -> Any:
 
 
 def copy_immutable(
-    dest_s3: S3Client, source: ObjectHead, dest_bucket: str, dest_key: str, sha256: str, created_by: str
+    dest_s3: S3Client,
+    source: ObjectHead,
+    dest_bucket: str,
+    dest_key: str,
+    sha256: str,
+    created_by: str,
+    identity_key: str = SHA256_METADATA,
 ) -> bool:
     """Server-side copy to a key that must never change once written, tagged with the execution that wrote it.
 
@@ -129,16 +219,17 @@ def copy_immutable(
     """
     existing = head(dest_s3, dest_bucket, dest_key)
     if existing is not None:
-        if existing.metadata.get(SHA256_METADATA) == sha256 and existing.size == source.size:
+        if existing.metadata.get(identity_key) == sha256 and existing.size == source.size:
             return False
         raise MmeKeyConflict(
             f"s3://{dest_bucket}/{dest_key} already exists with different content "
-            f"(sha256 {existing.metadata.get(SHA256_METADATA, 'unknown')}, not {sha256}); it is never overwritten"
+            f"({identity_key} {existing.metadata.get(identity_key, 'unknown')}, not {sha256}); it is never "
+            "overwritten"
         )
     copy_source: CopySourceTypeDef = {"Bucket": source.bucket, "Key": source.key}
     if source.version_id and source.version_id != "null":
         copy_source["VersionId"] = source.version_id
-    metadata = {SHA256_METADATA: sha256}
+    metadata = {identity_key: sha256}
     tagging = urlencode({CREATED_BY_TAG: created_by})
     if_match = f'"{source.etag}"' if source.etag else None
     try:

@@ -25,7 +25,7 @@ from modelrelay.steps import SourcePackage
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.client import SageMakerClient
-    from mypy_boto3_sagemaker.type_defs import DeploymentConfigTypeDef
+    from mypy_boto3_sagemaker.type_defs import DeploymentConfigTypeDef, InferenceSpecificationUnionTypeDef
 else:
     SageMakerClient = Any
 
@@ -80,18 +80,24 @@ def approval_status(sagemaker: SageMakerClient, package_arn: str | None) -> str 
         return None
 
 
+def _iso(value: object) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else (str(value) if value else None)
+
+
 def source_package(description: dict[str, Any]) -> SourcePackage:
+    """The package as described, with its whole inference specification (every container, every field)."""
     arn = description.get("ModelPackageArn", "")
     parts = arn.split(":")
     if len(parts) < 6:
         raise InvalidEvent(f"model package ARN '{arn}' is malformed")
     spec = description.get("InferenceSpecification") or {}
     containers = spec.get("Containers") or []
-    if not containers or not containers[0].get("ModelDataUrl"):
+    if not containers or not all(c.get("ModelDataUrl") or c.get("ModelDataSource") for c in containers):
         raise MissingInferenceSpecification(
-            f"model package {arn} has no inference specification with a ModelDataUrl; nothing to promote"
+            f"model package {arn} has no inference specification whose containers all name their model data "
+            "(ModelDataUrl or ModelDataSource); nothing to promote"
         )
-    last_modified = description.get("LastModifiedTime")
+    metadata = description.get("CustomerMetadataProperties") or {}
     return SourcePackage(
         arn=arn,
         group=description["ModelPackageGroupName"],
@@ -99,11 +105,10 @@ def source_package(description: dict[str, Any]) -> SourcePackage:
         account=parts[4],
         region=parts[3],
         approval_status=description.get("ModelApprovalStatus", "PendingManualApproval"),
-        model_data_url=containers[0]["ModelDataUrl"],
-        image=containers[0].get("Image", ""),
-        content_types=spec.get("SupportedContentTypes") or ["application/json"],
-        response_types=spec.get("SupportedResponseMIMETypes") or ["application/json"],
-        last_modified=last_modified.isoformat() if isinstance(last_modified, datetime) else last_modified,
+        inference_specification=json.loads(json.dumps(spec, default=str)),
+        creation_time=_iso(description.get("CreationTime")),
+        last_modified=_iso(description.get("LastModifiedTime")),
+        recorded_sha256=metadata.get("modelrelay:sha256") or metadata.get("sha256"),
     )
 
 
@@ -135,10 +140,7 @@ def create_package(
     sagemaker: SageMakerClient,
     *,
     group: str,
-    image: str,
-    model_data_url: str,
-    content_types: list[str],
-    response_types: list[str],
+    inference_specification: dict[str, Any],
     approval_status: ApprovalStatus,
     provenance: dict[str, str],
     description: str,
@@ -157,11 +159,7 @@ def create_package(
         ModelPackageGroupName=group,
         ModelPackageDescription=text,
         ModelApprovalStatus=approval_status,
-        InferenceSpecification={
-            "Containers": [{"Image": image, "ModelDataUrl": model_data_url}],
-            "SupportedContentTypes": content_types,
-            "SupportedResponseMIMETypes": response_types,
-        },
+        InferenceSpecification=cast("InferenceSpecificationUnionTypeDef", inference_specification),
         CustomerMetadataProperties=metadata,
     )
     package_arn: str = response["ModelPackageArn"]

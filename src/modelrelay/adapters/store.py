@@ -10,6 +10,10 @@ Every record kind lives here, and no other module calls DynamoDB:
 - ``lease#<endpoint>`` (**lease**): the one promotion allowed to roll a real-time endpoint, with an expiry.
 - ``serving#<endpoint>`` (**serving**): what won the last rollout of a real-time endpoint and the previous
   winners (a rollback's candidates).
+- ``hubpackage#<provenance id>`` (**hub package**): the hub package a source package and its exact bytes became,
+  and the execution that created it (found in one read, never by listing the registry).
+- ``hubobject#<hub uri>`` (**hub object users**): the hub packages (and registering executions) that use a
+  content-addressed hub object; compensation deletes an object only when nobody uses it.
 """
 
 from __future__ import annotations
@@ -174,7 +178,7 @@ class Store:
         self,
         endpoint_name: str,
         model_name: str,
-        current: dict[str, Any],
+        current: dict[str, Any] | None,
         history: list[dict[str, Any]],
         existing: dict[str, Any] | None,
     ) -> None:
@@ -229,6 +233,18 @@ class Store:
         self._write_pointer(endpoint_name, model_name, history[index], history[index + 1 :], existing)
         return history[index], existing["current"]
 
+    def withdraw_pointer(self, endpoint_name: str, model_name: str) -> dict[str, Any]:
+        """Clear the pointer's current target (it stays first in the history): clients see no current model.
+
+        Returns the withdrawn target ({} if there was none).
+        """
+        existing = self.read_pointer(endpoint_name, model_name)
+        withdrawn = dict((existing or {}).get("current") or {})
+        if withdrawn:
+            history = [withdrawn, *(existing or {}).get("history", [])][:POINTER_HISTORY]
+            self._write_pointer(endpoint_name, model_name, None, history, existing)
+        return withdrawn
+
     # ---------- endpoint leases ----------
     def acquire_lease(self, endpoint: str, execution: str, package_arn: str, expires_at: int, now: float) -> None:
         """Take the endpoint's lease (free, expired, or already ours), or raise EndpointLeaseBusy."""
@@ -276,6 +292,61 @@ class Store:
         values = {"pk": f"serving#{endpoint}"} | current.model_dump(exclude_none=True)
         values["history"] = [old.model_dump(exclude_none=True) for old in history]
         self.dynamodb.put_item(TableName=self.table, Item=_item(values))
+
+    # ---------- the hub: which package a provenance became, who uses a hub object ----------
+    def claim_hub_package(self, provenance_id: str, execution: str) -> dict[str, Any]:
+        """The hub package record of a provenance, created (held by ``execution``) when there is none yet.
+
+        Holds ``execution`` (whose ClientToken creates the package) and, once created, ``package_arn``: a
+        re-run finds the package it made in one read, never by listing the hub registry.
+        """
+        self._conditional(
+            self.dynamodb.put_item,
+            Item=_item({"pk": f"hubpackage#{provenance_id}", "execution": execution}),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        return self._get(f"hubpackage#{provenance_id}") or {}
+
+    def record_hub_package(self, provenance_id: str, package_arn: str, execution: str) -> None:
+        self.dynamodb.put_item(
+            TableName=self.table,
+            Item=_item({"pk": f"hubpackage#{provenance_id}", "execution": execution, "package_arn": package_arn}),
+        )
+
+    def forget_hub_package(self, provenance_id: str, execution: str) -> None:
+        """Drop the record, if this execution holds it (its package was removed)."""
+        self._conditional(
+            self.dynamodb.delete_item,
+            Key={"pk": encode(f"hubpackage#{provenance_id}")},
+            ConditionExpression="execution = :me",
+            ExpressionAttributeValues=_item({":me": execution}),
+        )
+
+    def use_hub_object(self, hub_uri: str, user: str) -> None:
+        """Record that ``user`` (a hub package ARN, or ``execution:<name>`` while registering) uses ``hub_uri``."""
+        self.dynamodb.update_item(
+            TableName=self.table,
+            Key={"pk": encode(f"hubobject#{hub_uri}")},
+            UpdateExpression="ADD #users :user",
+            ExpressionAttributeNames={"#users": "users"},
+            ExpressionAttributeValues={":user": {"SS": [user]}},
+        )
+
+    def release_hub_object(self, hub_uri: str, user: str) -> bool:
+        """Remove ``user``; True when nobody uses ``hub_uri`` any more (its record is then gone: delete it now)."""
+        self.dynamodb.update_item(
+            TableName=self.table,
+            Key={"pk": encode(f"hubobject#{hub_uri}")},
+            UpdateExpression="DELETE #users :user",
+            ExpressionAttributeNames={"#users": "users"},
+            ExpressionAttributeValues={":user": {"SS": [user]}},
+        )
+        return self._conditional(
+            self.dynamodb.delete_item,
+            Key={"pk": encode(f"hubobject#{hub_uri}")},
+            ConditionExpression="attribute_not_exists(#users)",
+            ExpressionAttributeNames={"#users": "users"},
+        )
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,25 @@
-"""RegisterInHub: the approved artifact copied into the hub (content-addressed) and registered there, once.
+"""RegisterInHub: the approved package, whole, registered once in the hub with its artifacts copied there.
 
-The hub package is found again by its provenance (the exact source package and the exact bytes), so a retried,
-re-driven or re-run step never creates a second one.
+Every artifact the package's containers name is copied server-side to a content-addressed hub location (pinned
+to the exact version that was validated); the hub package carries the source's inference specification field
+for field (every container, ``Environment``, framework, instance types…) with only the artifact locations
+rewritten. The package a provenance became, and who uses each hub object, are kept in the state table, so a
+retry, re-drive or re-run finds them in one read and a failure removes only what nothing else uses.
 """
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 from modelrelay.adapters import s3, sagemaker
+from modelrelay.domain.artifacts import hub_key, locations
 from modelrelay.domain.deps import PromotionDeps
 from modelrelay.errors import ArtifactChanged
 from modelrelay.observability import logger
-from modelrelay.steps import ArtifactRef, HubResult, PromotionPlan
+from modelrelay.steps import ArtifactRef, HubResult, PackageArtifact, PromotionPlan
 
-
-def hub_key(group: str, sha256: str) -> str:
-    """Content-addressed, immutable hub key."""
-    return f"artifacts/{group}/{sha256}.tar.gz"
+__all__ = ["hub_key", "hub_provenance", "pinned_source", "register_in_hub", "remove_own_registration"]
 
 
 def pinned_source(deps: PromotionDeps, artifact: ArtifactRef) -> s3.ObjectHead:
@@ -39,66 +43,140 @@ def hub_provenance(plan: PromotionPlan) -> dict[str, str]:
     }
 
 
+def _copy(artifact: PackageArtifact, execution: str, deps: PromotionDeps) -> bool:
+    """Server-side copy of one artifact to its hub location; True when this call wrote anything."""
+    hub = deps.hub()
+    bucket, key = s3.parse_s3_uri(artifact.hub_uri) if artifact.kind == "object" else (None, None)
+    if artifact.kind == "object":
+        assert artifact.object and bucket and key
+        return s3.copy_immutable(
+            hub.s3, pinned_source(deps, artifact.object), bucket, key, artifact.sha256, created_by=execution
+        )
+    source_bucket, source_prefix = s3.parse_s3_uri(artifact.source_uri)
+    hub_bucket, hub_prefix = s3.parse_s3_uri(artifact.hub_uri)
+    wrote = False
+    for member in artifact.members:
+        source = s3.ObjectHead(
+            bucket=source_bucket,
+            key=source_prefix + member.relative_key,
+            version_id=member.version_id,
+            size=member.size,
+            etag=member.etag,
+            metadata={},
+        )
+        wrote |= s3.copy_immutable(
+            hub.s3,
+            source,
+            hub_bucket,
+            hub_prefix + member.relative_key,
+            member.etag,
+            created_by=execution,
+            identity_key=s3.SOURCE_ETAG_METADATA,
+        )
+    return wrote
+
+
+def hub_specification(plan: PromotionPlan) -> dict[str, Any]:
+    """The source's inference specification with each artifact location rewritten to its hub copy."""
+    assert plan.source
+    spec = copy.deepcopy(plan.source.inference_specification)
+    hub_uris = {(a.container, a.location, a.index): a.hub_uri for a in plan.artifacts}
+    for container, location, index, where in locations(spec):
+        field = "ModelDataUrl" if location == "ModelDataUrl" else "S3Uri"
+        where[field] = hub_uris[(container, location, index)]
+        # An ETag recorded for the source object says nothing of the hub copy (a multipart copy has another one).
+        where.pop("ModelDataETag" if location == "ModelDataUrl" else "ETag", None)
+    return spec
+
+
 def register_in_hub(plan: PromotionPlan, execution: str, deps: PromotionDeps) -> HubResult:
-    """Copy the artifact into the hub (content-addressed) and find-or-create the hub package by provenance."""
+    """Copy every artifact into the hub (content-addressed) and find-or-create the hub package, once."""
     assert plan.artifact and plan.source and plan.hub_key
     hub = deps.hub()
-    source_obj = pinned_source(deps, plan.artifact)
-    created_object = s3.copy_immutable(
-        hub.s3, source_obj, deps.settings.hub_bucket, plan.hub_key, plan.artifact.sha256, created_by=execution
-    )
-    hub_artifact_uri = f"s3://{deps.settings.hub_bucket}/{plan.hub_key}"
+    registering = f"execution:{execution}"
+    created_object = False
+    for artifact in plan.artifacts:
+        deps.store.use_hub_object(artifact.hub_uri, registering)  # before the copy: compensation sees a user
+        created_object |= _copy(artifact, execution, deps)
     provenance = hub_provenance(plan)
     prov_id = sagemaker.provenance_id(provenance)
-    group = deps.settings.hub_model_package_group
-    existing = sagemaker.find_by_provenance(hub.sagemaker, group, prov_id)
-    if existing:
+    record = deps.store.claim_hub_package(prov_id, execution)
+    existing = record.get("package_arn")
+    if existing and sagemaker.approval_status(hub.sagemaker, existing) is not None:
         logger.info("hub package reused", extra={"hub_package_arn": existing})
-        return HubResult(
-            hub_package_arn=existing,
-            hub_artifact_uri=hub_artifact_uri,
-            created_hub_package=False,
-            created_hub_object=created_object,
-            provenance_id=prov_id,
+        package_arn, created_package = str(existing), False
+    else:
+        package_arn = sagemaker.create_package(
+            hub.sagemaker,
+            group=deps.settings.hub_model_package_group,
+            inference_specification=hub_specification(plan),
+            approval_status="Approved",
+            provenance=provenance,
+            extra_metadata={"modelrelay:execution": execution},
+            # The execution that holds the record: a retried or re-run create returns the same package.
+            idempotency_key=str(record.get("execution") or execution),
+            description=f"Promoted by ModelRelay from {plan.source.arn} (sha256 {plan.artifact.sha256}).",
         )
-    package_arn = sagemaker.create_package(
-        hub.sagemaker,
-        group=group,
-        image=plan.source.image,
-        model_data_url=hub_artifact_uri,
-        content_types=plan.source.content_types,
-        response_types=plan.source.response_types,
-        approval_status="Approved",
-        provenance=provenance,
-        extra_metadata={"modelrelay:execution": execution},
-        idempotency_key=execution,
-        description=f"Promoted by ModelRelay from {plan.source.arn} (sha256 {plan.artifact.sha256}).",
-    )
+        deps.store.record_hub_package(prov_id, package_arn, execution)
+        created_package = True
+    for artifact in plan.artifacts:
+        deps.store.use_hub_object(artifact.hub_uri, package_arn)
+        deps.store.release_hub_object(artifact.hub_uri, registering)
+        _copy(artifact, execution, deps)  # a concurrent clean-up may have removed it meanwhile: never leave a gap
     return HubResult(
         hub_package_arn=package_arn,
-        hub_artifact_uri=hub_artifact_uri,
-        created_hub_package=True,
+        hub_artifact_uri=f"s3://{deps.settings.hub_bucket}/{plan.hub_key}",
+        created_hub_package=created_package,
         created_hub_object=created_object,
         provenance_id=prov_id,
     )
 
 
-def remove_own_registration(plan: PromotionPlan, execution: str, deps: PromotionDeps) -> list[str]:
-    """Undo what this execution registered in the hub, and nothing another package uses; return what was removed."""
-    if not (plan.artifact and plan.source and plan.hub_key):
-        return []
-    removed: list[str] = []
-    hub = deps.hub()
-    group = deps.settings.hub_model_package_group
-    hub_package = sagemaker.find_by_provenance(hub.sagemaker, group, sagemaker.provenance_id(hub_provenance(plan)))
-    if hub_package:
-        metadata = sagemaker.describe(hub.sagemaker, hub_package).get("CustomerMetadataProperties") or {}
-        if metadata.get("modelrelay:execution") == execution:
-            sagemaker.delete_package(hub.sagemaker, hub_package)
-            removed.append(hub_package)
-    # The hub key is content-addressed: another source package with the same bytes may use the same object.
-    if s3.created_by(hub.s3, deps.settings.hub_bucket, plan.hub_key) == execution and not sagemaker.find_by_metadata(
-        hub.sagemaker, group, "modelrelay:sha256", plan.artifact.sha256
+def _in_use(package_arn: str, plan: PromotionPlan, deps: PromotionDeps) -> bool:
+    """Does anything current serve from this hub package (the MME pointer, or the endpoint's serving record)?"""
+    mme = plan.route_kind == "mme" and plan.endpoint_name and plan.model_name
+    if (
+        mme
+        and deps.store.current_target(plan.endpoint_name or "", plan.model_name or "").get("hub_package_arn")
+        == package_arn
     ):
-        removed.append(s3.delete(hub.s3, deps.settings.hub_bucket, plan.hub_key))
+        return True
+    if plan.endpoint_name and plan.route_kind == "endpoint":
+        serving, _ = deps.store.read_serving(plan.endpoint_name)
+        return serving is not None and serving.hub_package_arn == package_arn
+    return False
+
+
+def remove_own_registration(
+    plan: PromotionPlan, hub: HubResult | None, execution: str, deps: PromotionDeps
+) -> list[str]:
+    """Undo what this execution registered in the hub, from what it recorded (no registry listing), and nothing
+    that anything else uses; return what was removed."""
+    if not (plan.artifact and plan.source and plan.artifacts):
+        return []
+    hub_clients = deps.hub()
+    removed: list[str] = []
+    prov_id = hub.provenance_id if hub else sagemaker.provenance_id(hub_provenance(plan))
+    record = deps.store.claim_hub_package(prov_id, execution)
+    package_arn = record.get("package_arn") if record.get("execution") == execution else None
+    if package_arn and not _in_use(str(package_arn), plan, deps):
+        sagemaker.delete_package(hub_clients.sagemaker, str(package_arn))
+        deps.store.forget_hub_package(prov_id, execution)
+        removed.append(str(package_arn))
+    elif record.get("execution") == execution and not package_arn:
+        deps.store.forget_hub_package(prov_id, execution)  # held, never created
+    users = [f"execution:{execution}"] + ([str(package_arn)] if package_arn in removed else [])
+    for artifact in plan.artifacts:
+        unused = False
+        for user in users:
+            unused = deps.store.release_hub_object(artifact.hub_uri, user)
+        if unused:
+            removed += _delete_own_copies(artifact, execution, deps)
     return removed
+
+
+def _delete_own_copies(artifact: PackageArtifact, execution: str, deps: PromotionDeps) -> list[str]:
+    hub = deps.hub()
+    bucket, key = s3.parse_s3_uri(artifact.hub_uri)
+    keys = [key] if artifact.kind == "object" else [key + m.relative_key for m in artifact.members]
+    return [s3.delete(hub.s3, bucket, k) for k in keys if s3.created_by(hub.s3, bucket, k) == execution]

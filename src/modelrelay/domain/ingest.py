@@ -22,6 +22,8 @@ else:
     S3Client = SageMakerClient = SNSClient = EventBridgeClient = Any
 
 ARTIFACT_SUFFIX = ".tar.gz"
+# Drops are registered under an immutable, content-addressed key: a package's ModelDataUrl never changes under it.
+REGISTERED_PREFIX = "registered/"
 INGEST_CLAIM_STALE_SECONDS = 20 * 60  # longer than the ingest function's timeout
 
 
@@ -59,6 +61,8 @@ def handle_drop(event: dict[str, Any], request_id: str, deps: IngestDeps) -> dic
     if bucket != deps.settings.ingest_bucket:
         raise InvalidEvent(f"event for bucket '{bucket}', but the ingest bucket is '{deps.settings.ingest_bucket}'")
     raw = parsed.detail.object
+    if raw.key.startswith(REGISTERED_PREFIX):  # ModelRelay's own content-addressed copy (an empty ingest prefix)
+        return {"status": "ignored", "bucket": bucket, "key": raw.key, "reason": "a registered copy, not a drop"}
     obj = s3.resolve_event_object(deps.s3, bucket, raw.key, raw.version_id, raw.etag or None)
     base = {"bucket": bucket, "key": obj.key, "version_id": obj.version_id}
     try:
@@ -86,14 +90,19 @@ def handle_drop(event: dict[str, Any], request_id: str, deps: IngestDeps) -> dic
     assert route.ingest is not None
     approval: ApprovalStatus = "Approved" if route.ingest.auto_approve else "PendingManualApproval"
     claim_key = f"ingest:s3://{bucket}/{obj.key}"
+    registered_key = f"{REGISTERED_PREFIX}{group}/{report.sha256}.tar.gz"
+    spec = {
+        "Containers": [{"Image": route.ingest.image, "ModelDataUrl": f"s3://{bucket}/{registered_key}"}],
+        "SupportedContentTypes": route.ingest.content_types,
+        "SupportedResponseMIMETypes": route.ingest.response_types,
+    }
     try:
+        # The exact validated version, copied server-side to its content-addressed key before registration.
+        s3.copy_immutable(deps.s3, obj, bucket, registered_key, report.sha256, created_by=request_id)
         package_arn = sagemaker.create_package(
             deps.sagemaker,
             group=group,
-            image=route.ingest.image,
-            model_data_url=f"s3://{bucket}/{obj.key}",
-            content_types=route.ingest.content_types,
-            response_types=route.ingest.response_types,
+            inference_specification=spec,
             approval_status=approval,
             provenance=provenance,
             idempotency_key=request_id,
@@ -109,6 +118,7 @@ def handle_drop(event: dict[str, Any], request_id: str, deps: IngestDeps) -> dic
         "package_arn": package_arn,
         "group": group,
         "sha256": report.sha256,
+        "model_data_url": f"s3://{bucket}/{registered_key}",
         "approval_status": approval,
         "size": report.size,
     }

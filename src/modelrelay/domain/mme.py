@@ -7,17 +7,103 @@ clients call is the pointer's current target (one ``GetItem`` on the state table
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from modelrelay.adapters import s3, sagemaker
 from modelrelay.domain.deps import PromotionDeps
 from modelrelay.domain.hub import pinned_source
+from modelrelay.errors import MmeCannotServe, NothingToRollBack
 from modelrelay.observability import logger
-from modelrelay.steps import HubResult, MmeResult, PromotionPlan
+from modelrelay.steps import HubResult, MmeResult, PackageArtifact, PromotionPlan
 
 
 def target_model(model_name: str, version: int | None, sha256: str) -> str:
     """TargetModel relative to the MME prefix; ``<model-name>/`` stays first for ``sagemaker:TargetModel`` IAM."""
     return f"{model_name}/{version if version is not None else 0}-{sha256[:12]}.tar.gz"
+
+
+def mme_container(
+    endpoint_name: str, artifacts: list[PackageArtifact], spec: dict[str, Any], deps: PromotionDeps
+) -> PackageArtifact:
+    """The artifact the route's MME serves: the package's container in the endpoint model's ``MultiModel`` slot.
+
+    An MME behind an inference pipeline (e.g. a scikit-learn preprocessor, then a multi-model container) serves a
+    package only when the package's other containers are what the endpoint runs there (same image, same artifact
+    bytes): a model trained behind another preprocessor must never be served behind this one.
+    """
+    model = _served_model(endpoint_name, deps)
+    served = model.get("Containers") or [model.get("PrimaryContainer") or {}]
+    multi = [i for i, container in enumerate(served) if container.get("Mode") == "MultiModel"]
+    if len(multi) != 1:
+        raise MmeCannotServe(
+            f"endpoint {endpoint_name} serves model {model.get('ModelName')}, which has no single MultiModel container",
+            reason="mme_not_multi_model",
+        )
+    containers = spec.get("Containers") or []
+    if len(served) == 1 and len(containers) != 1:
+        raise MmeCannotServe(
+            f"the package has {len(containers)} containers; the MME {endpoint_name} runs one and "
+            "cannot tell which one it serves",
+            reason="mme_container_ambiguous",
+        )
+    slot = 0 if len(served) == 1 else multi[0]
+    if len(served) > 1:
+        _check_pipeline(endpoint_name, served, slot, containers, artifacts, deps)
+    chosen = [a for a in artifacts if a.container == slot]
+    if len(chosen) != 1 or chosen[0].kind != "object" or chosen[0].location != "ModelDataUrl":
+        raise MmeCannotServe(
+            f"container {slot} of the package has no single compressed ModelDataUrl artifact; an MME "
+            "loads model.tar.gz files only",
+            reason="mme_uncompressed_artifact",
+        )
+    return chosen[0]
+
+
+def _served_model(endpoint_name: str, deps: PromotionDeps) -> dict[str, Any]:
+    endpoint = sagemaker.describe_endpoint(deps.sagemaker, endpoint_name)
+    config = sagemaker.describe_endpoint_config(deps.sagemaker, endpoint["EndpointConfigName"]) if endpoint else None
+    variants = (config or {}).get("ProductionVariants") or []
+    model = sagemaker.describe_model(deps.sagemaker, variants[0]["ModelName"]) if variants else None
+    if model is None:
+        raise MmeCannotServe(
+            f"the route's multi-model endpoint {endpoint_name} (or its config or model) does not exist",
+            reason="mme_endpoint_not_found",
+        )
+    return model
+
+
+def _check_pipeline(
+    endpoint_name: str,
+    served: list[dict[str, Any]],
+    slot: int,
+    containers: list[dict[str, Any]],
+    artifacts: list[PackageArtifact],
+    deps: PromotionDeps,
+) -> None:
+    if len(containers) != len(served):
+        raise MmeCannotServe(
+            f"the package has {len(containers)} containers; the pipeline on {endpoint_name} runs {len(served)}",
+            reason="pipeline_mismatch",
+        )
+    for number, (ours, theirs) in enumerate(zip(containers, served, strict=True)):
+        if number == slot:
+            continue
+        if ours.get("Image") != theirs.get("Image"):
+            raise MmeCannotServe(
+                f"container {number} of the package runs {ours.get('Image')}; the pipeline on "
+                f"{endpoint_name} runs {theirs.get('Image')}",
+                reason="pipeline_mismatch",
+            )
+        mine = [a.sha256 for a in artifacts if a.container == number]
+        running = s3.head(deps.s3, *s3.parse_s3_uri(theirs["ModelDataUrl"])) if theirs.get("ModelDataUrl") else None
+        digest = s3.sha256_of(deps.s3, running) if running else None
+        if mine != ([digest] if digest else []):
+            raise MmeCannotServe(
+                f"container {number} of the package carries other model data (sha256 "
+                f"{', '.join(mine) or 'none'}) than the pipeline on {endpoint_name} runs (sha256 "
+                f"{digest or 'none'}): trained behind another preprocessor",
+                reason="pipeline_mismatch",
+            )
 
 
 def stage_on_mme(plan: PromotionPlan, hub: HubResult | None, execution: str, deps: PromotionDeps) -> MmeResult:
@@ -54,13 +140,31 @@ def stage_on_mme(plan: PromotionPlan, hub: HubResult | None, execution: str, dep
 
 
 def restore_mme(plan: PromotionPlan, execution: str, deps: PromotionDeps) -> MmeResult:
-    """Move the MME model's pointer back to the newest previous target whose package is still Approved."""
+    """Move the MME model's pointer back to the newest previous target whose package is still Approved.
+
+    A rejected model with nothing approved before it is withdrawn: the pointer's current target is cleared (it
+    stays in the history), so clients see no current model instead of the rejected one.
+    """
     assert plan.endpoint_name and plan.model_name
-    restored, replaced = deps.store.restore_pointer(
-        plan.endpoint_name,
-        plan.model_name,
-        lambda target: sagemaker.approval_status(deps.sagemaker, target.get("package_arn")) == "Approved",
-    )
+    try:
+        restored, replaced = deps.store.restore_pointer(
+            plan.endpoint_name,
+            plan.model_name,
+            lambda target: sagemaker.approval_status(deps.sagemaker, target.get("package_arn")) == "Approved",
+        )
+    except NothingToRollBack:
+        if plan.restore_kind != "rejected":
+            raise
+        withdrawn = deps.store.withdraw_pointer(plan.endpoint_name, plan.model_name)
+        logger.info("TargetModel pointer withdrawn", extra={"withdrawn": withdrawn})
+        return MmeResult(
+            endpoint_name=plan.endpoint_name,
+            target_model=None,
+            mme_uri=None,
+            pointer_moved=True,
+            previous_target_model=withdrawn.get("target_model"),
+            withdrawn=True,
+        )
     logger.info("TargetModel pointer moved back", extra={"restored": restored, "replaced": replaced})
     return MmeResult(
         endpoint_name=plan.endpoint_name,

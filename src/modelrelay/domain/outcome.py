@@ -21,6 +21,7 @@ from modelrelay.observability import logger, metrics
 from modelrelay.steps import (
     ENDPOINT_CHANGING_STEPS,
     ROLLOUT_STEPS,
+    HubResult,
     Outcome,
     OutcomeRequest,
     OutcomeResult,
@@ -48,7 +49,9 @@ def _failure_details(failure: StepFailure) -> tuple[str, str, str]:
     return failure.step or "unknown", reason, sentence or error_name
 
 
-def _compensate(plan: PromotionPlan, step: str, execution: str, deps: PromotionDeps) -> list[str]:
+def _compensate(
+    plan: PromotionPlan, hub: HubResult | None, step: str, execution: str, deps: PromotionDeps
+) -> list[str]:
     """Remove exactly what this execution wrote and nothing still in use; return what was removed.
 
     After a failure at a step that may follow an accepted UpdateEndpoint, the endpoint may already use a model
@@ -56,7 +59,7 @@ def _compensate(plan: PromotionPlan, step: str, execution: str, deps: PromotionD
     """
     removed = remove_own_staging(plan, execution, deps)
     if step not in ENDPOINT_CHANGING_STEPS:
-        removed += remove_own_registration(plan, execution, deps)
+        removed += remove_own_registration(plan, hub, execution, deps)
     return removed
 
 
@@ -85,7 +88,7 @@ def record_outcome(request: OutcomeRequest, deps: PromotionDeps) -> OutcomeResul
     outcome: Outcome
     if failed:
         step, reason, sentence = _failure_details(request.failure)
-        removed = _compensate(plan, step, execution, deps) if plan else []
+        removed = _compensate(plan, hub, step, execution, deps) if plan else []
         outcome = "Failed"
         if plan is not None and plan.decision == "restore":
             kind = "Rollback"
@@ -116,6 +119,12 @@ def record_outcome(request: OutcomeRequest, deps: PromotionDeps) -> OutcomeResul
             "endpoint_config": rollout.new_config if rollout else None,
             "message": (rollout.reason if rollout else None) or plan.reason,
         }
+        if mme is not None and mme.withdrawn:
+            detail |= {
+                "withdrawn": True,
+                "message": f"{plan.reason}; no earlier approved version: the model is "
+                "withdrawn (its TargetModel pointer has no current target)",
+            }
     else:
         assert plan and plan.artifact
         outcome = _rollout_outcome(plan, rollout)
@@ -149,7 +158,10 @@ def record_outcome(request: OutcomeRequest, deps: PromotionDeps) -> OutcomeResul
     if package_arn != "unknown":
         deps.store.close_claim(package_arn, execution, outcome, str(detail.get("message") or outcome))
     if package_arn != "unknown" and outcome != "Skipped":
-        _record_status_on_package(package_arn, execution, outcome, failed, detail, deps)
+        # A rollback is recorded as one (RollbackSucceeded / RollbackFailed), never as a promotion's outcome.
+        _record_status_on_package(
+            package_arn, execution, "Rollback" if kind == "Rollback" else "Promotion", outcome, failed, detail, deps
+        )
     words = {"RolledBack": "rolled back"}.get(outcome, outcome.lower())
     subject = f"ModelRelay: {kind.lower()} {words} for {detail.get('group') or package_arn}"
     lines = [f"{k}: {v}" for k, v in detail.items() if v not in (None, [], "")]
@@ -164,9 +176,15 @@ def record_outcome(request: OutcomeRequest, deps: PromotionDeps) -> OutcomeResul
 
 
 def _record_status_on_package(
-    package_arn: str, execution: str, outcome: Outcome, failed: bool, detail: dict[str, Any], deps: PromotionDeps
+    package_arn: str,
+    execution: str,
+    kind: str,
+    outcome: Outcome,
+    failed: bool,
+    detail: dict[str, Any],
+    deps: PromotionDeps,
 ) -> None:
-    status = {"modelrelay:status": f"Promotion{outcome}", "modelrelay:execution": execution}
+    status = {"modelrelay:status": f"{kind}{outcome}", "modelrelay:execution": execution}
     if failed:
         status |= {
             "modelrelay:failed-step": detail["failed_step"],

@@ -10,15 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from modelrelay.adapters import s3, sagemaker
-from modelrelay.artifact import ArtifactRejected, validate_artifact
 from modelrelay.config import MmeTarget
+from modelrelay.domain.artifacts import plan_artifacts
 from modelrelay.domain.deps import PromotionDeps
-from modelrelay.domain.hub import hub_key
-from modelrelay.domain.mme import target_model
+from modelrelay.domain.mme import mme_container, target_model
 from modelrelay.errors import (
-    ArtifactBucketNotAllowed,
-    ArtifactInvalid,
-    ArtifactNotFound,
     NothingToRollBack,
     SourceNotAllowed,
 )
@@ -57,6 +53,7 @@ def restore_plan(group: str, rejected_arn: str | None, reason: str, deps: Promot
     return PromotionPlan(
         decision="restore",
         reason=reason,
+        restore_kind="manual" if rejected_arn is None else "rejected",
         package_arn=serving_arn,
         group=group,
         route_kind=kind,
@@ -118,22 +115,15 @@ def _approval(
 def _promotion(arn: str, group: str, description: dict[str, Any], deps: PromotionDeps) -> PromotionPlan:
     route = deps.routing.route_for(group)
     source = sagemaker.source_package(description)
-    bucket, key = s3.parse_s3_uri(source.model_data_url)
-    allowed = [*route.allowed_artifact_buckets, deps.settings.ingest_bucket]
-    if bucket not in allowed:
-        raise ArtifactBucketNotAllowed(
-            f"ModelDataUrl {source.model_data_url} is in bucket '{bucket}', which the route of '{group}' "
-            f"does not allow (allowed: {', '.join(allowed)})"
-        )
-    obj = s3.head(deps.s3, bucket, key)
-    if obj is None:
-        raise ArtifactNotFound(f"the artifact {source.model_data_url} of {arn} does not exist")
-    try:
-        report = validate_artifact(s3.open_stream(deps.s3, obj), route.limits.to_limits(), expected_size=obj.size)
-    except ArtifactRejected as rejected:
-        raise ArtifactInvalid(f"{source.model_data_url}: {rejected}", reason=rejected.reason) from rejected
-    artifact = ArtifactRef(
-        bucket=bucket, key=obj.key, version_id=obj.version_id, size=report.size, sha256=report.sha256, etag=obj.etag
+    artifacts = plan_artifacts(source, route, deps.settings.hub_bucket, deps)
+    if isinstance(route.target, MmeTarget):
+        serving = mme_container(route.target.endpoint_name, artifacts, source.inference_specification, deps)
+    else:
+        serving = next((a for a in artifacts if a.kind == "object"), artifacts[0])
+    # What serves: a model.tar.gz, or an uncompressed model's prefix (its digest is the manifest's).
+    bucket, key = s3.parse_s3_uri(serving.source_uri)
+    served = serving.object or ArtifactRef(
+        bucket=bucket, key=key, size=sum(m.size for m in serving.members), sha256=serving.sha256
     )
     plan = PromotionPlan(
         decision="promote",
@@ -141,14 +131,15 @@ def _promotion(arn: str, group: str, description: dict[str, Any], deps: Promotio
         package_arn=arn,
         group=group,
         source=source,
-        artifact=artifact,
-        hub_key=hub_key(group, report.sha256),
+        artifacts=artifacts,
+        artifact=served,
+        hub_key=s3.parse_s3_uri(serving.hub_uri)[1],
         model_name=route.model_name,
         route_kind="mme" if isinstance(route.target, MmeTarget) else "endpoint",
         endpoint_name=route.target.endpoint_name,
     )
     if isinstance(route.target, MmeTarget):
-        plan.target_model = target_model(route.model_name, source.version, report.sha256)
+        plan.target_model = target_model(route.model_name, source.version, serving.sha256)
         plan.mme_bucket = route.target.bucket
         plan.mme_key = route.target.prefix + plan.target_model
     logger.info("promotion planned", extra={"plan": plan.model_dump(mode="json")})
