@@ -190,7 +190,7 @@ def status(target: Target, group: str | None, last: int, scan: int) -> None:
                 package = f"{_short_arn(package)} sha256 {str(entry.get('sha256') or '?')[:12]}"
             outcomes = "\n".join(
                 f"{o['result']}"
-                + (f": {o['reason']}" if o.get("reason") and o["result"] != "Promotion Succeeded" else "")
+                + (f": {o['reason']}" if o.get("reason") and not o["result"].endswith("Succeeded") else "")
                 for o in entry["last"]
             )
             table.add_row(
@@ -274,7 +274,7 @@ def history(target: Target, group: str, scan: int) -> None:
             subject = _short_arn(str(event["subject"]))
             result = event.get("result") or event.get("approval_status") or ""
             extra = event.get("target_model") or event.get("endpoint_config")
-            if event.get("reason") and result not in ("Promotion Succeeded",):
+            if event.get("reason") and not str(result).endswith("Succeeded"):
                 result = f"{result} {event['reason']}".strip()
             if extra:
                 result = f"{result} -> {extra}"
