@@ -8,8 +8,9 @@ described back (``EnableNetworkIsolation``, ``InferenceExecutionConfig``; ``Exec
 is always ``False``; an endpoint config keeps its variants, data capture, KMS key and async config), so a rollout
 that drops a setting could not be caught. A model's field that was not given is omitted, as AWS omits it (moto
 describes a model without a VPC with ``VpcConfig: {}``, which the SDK refuses when it is sent back; an endpoint
-config's empty ``DataCaptureConfig`` is omitted by :mod:`.sagemaker_model_apis`). The fields are computed from botocore's shapes (the request members
-that the Describe* output also has), so a field AWS adds is kept as soon as botocore knows it.
+config's empty ``DataCaptureConfig`` is omitted by :mod:`.sagemaker_model_apis`). The fields are computed from
+botocore's shapes (the request members that the Describe* output also has), so a field AWS adds is kept as soon as
+botocore knows it.
 """
 
 from __future__ import annotations
