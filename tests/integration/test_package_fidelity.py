@@ -291,3 +291,30 @@ def test_rejecting_the_only_serving_model_withdraws_it_and_reports_a_rollback(st
     assert "modelrelay:failed-step" not in metadata
     rollbacks = [n for n in stack.notifications() if "rollback succeeded for corpus-withdraw" in n["Body"].lower()]
     assert rollbacks and "withdrawn" in rollbacks[-1]["Body"]
+
+
+def test_rejecting_the_only_version_rolled_onto_an_endpoint_returns_it_to_its_own_config(stack: Stack) -> None:
+    # Given an endpoint serving the configuration it had before ModelRelay, and the first version rolled onto it
+    sagemaker = stack.client("sagemaker")
+    original = sagemaker.describe_endpoint(EndpointName="withdraw-endpoint")["EndpointConfigName"]
+    described = fixture("sklearn-sdk.json") | {"ModelPackageGroupName": "corpus-withdraw-endpoint"}
+    upload_artifacts(stack, described["InferenceSpecification"], uuid.uuid4().hex)
+    arn = register_like_the_sdk(stack, described)
+    assert approve_and_wait(stack, arn)["modelrelay:status"] == "PromotionSucceeded"
+    assert sagemaker.describe_endpoint(EndpointName="withdraw-endpoint")["EndpointConfigName"] != original
+    # When that version is rejected
+    sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Rejected")
+    metadata = wait_for(
+        lambda: (
+            (m := stack.describe(arn).get("CustomerMetadataProperties") or {}).get("modelrelay:status")
+            in ("RollbackSucceeded", "RollbackFailed")
+            and m
+        ),
+        timeout=120,
+        what="the rollback's outcome on the package",
+    )
+    # Then the endpoint is back on its own config (recorded at the first rollout, never deleted), as a rollback
+    assert metadata["modelrelay:status"] == "RollbackSucceeded", metadata
+    endpoint = sagemaker.describe_endpoint(EndpointName="withdraw-endpoint")
+    assert (endpoint["EndpointStatus"], endpoint["EndpointConfigName"]) == ("InService", original)
+    assert sagemaker.describe_endpoint_config(EndpointConfigName=original)["EndpointConfigName"] == original

@@ -286,11 +286,23 @@ class Store:
             return None, []
         history = [ServingRecord.model_validate(old) for old in item.pop("history", []) or []]
         item.pop("pk", None)
+        item.pop("baseline", None)
         return ServingRecord.model_validate(item), history
 
-    def write_serving(self, endpoint: str, current: ServingRecord, history: list[ServingRecord]) -> None:
+    def read_serving_baseline(self, endpoint: str) -> ServingRecord | None:
+        """The endpoint config that served before ModelRelay's first rollout of ``endpoint`` (never deleted)."""
+        baseline = (self._get(f"serving#{endpoint}") or {}).get("baseline")
+        return ServingRecord.model_validate(baseline) if baseline else None
+
+    def write_serving(
+        self, endpoint: str, current: ServingRecord, history: list[ServingRecord], baseline: ServingRecord | None = None
+    ) -> None:
+        """Record the winner; the baseline, once recorded, is kept."""
+        baseline = baseline or self.read_serving_baseline(endpoint)
         values = {"pk": f"serving#{endpoint}"} | current.model_dump(exclude_none=True)
         values["history"] = [old.model_dump(exclude_none=True) for old in history]
+        if baseline is not None:
+            values["baseline"] = baseline.model_dump(exclude_none=True)
         self.dynamodb.put_item(TableName=self.table, Item=_item(values))
 
     # ---------- the hub: which package a provenance became, who uses a hub object ----------

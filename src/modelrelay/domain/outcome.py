@@ -119,6 +119,12 @@ def record_outcome(request: OutcomeRequest, deps: PromotionDeps) -> OutcomeResul
             "endpoint_config": rollout.new_config if rollout else None,
             "message": (rollout.reason if rollout else None) or plan.reason,
         }
+        if rollout is not None and rollout.restore_to is not None and rollout.restore_to.package_arn is None:
+            detail |= {
+                "withdrawn": True,
+                "message": f"{plan.reason}; no earlier approved version: the endpoint is back on "
+                f"{rollout.restore_to.config_name}, the configuration that served before ModelRelay",
+            }
         if mme is not None and mme.withdrawn:
             detail |= {
                 "withdrawn": True,

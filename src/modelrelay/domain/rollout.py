@@ -286,6 +286,11 @@ def _start_restore(
         ),
         None,
     )
+    if candidate is None and plan.restore_kind == "rejected":
+        # A rejected model with nothing approved before it is withdrawn: back to what served before ModelRelay.
+        baseline = deps.store.read_serving_baseline(endpoint["EndpointName"])
+        if baseline is not None and sagemaker.describe_endpoint_config(deps.sagemaker, baseline.config_name):
+            candidate = baseline
     if candidate is None:
         raise NothingToRollBack(
             f"endpoint {endpoint['EndpointName']} has no earlier approved version whose endpoint config still exists"
@@ -427,8 +432,11 @@ def _record_serving(
         execution=execution,
     )
     for old in history[KEEP_WINNERS - 1 :]:  # keep the last few winners so a rollback has something to return to
-        sagemaker.delete_config_and_model(deps.sagemaker, old.config_name, old.model_name)
-    deps.store.write_serving(rollout.endpoint_name, current, history[: KEEP_WINNERS - 1])
+        if old.package_arn is not None:  # the baseline (the user's own config from before ModelRelay) is never deleted
+            sagemaker.delete_config_and_model(deps.sagemaker, old.config_name, old.model_name)
+    # The first rollout records what served before it: a rejection with nothing approved before returns there.
+    baseline = ServingRecord(config_name=rollout.old_config) if serving is None and rollout.old_config else None
+    deps.store.write_serving(rollout.endpoint_name, current, history[: KEEP_WINNERS - 1], baseline)
 
 
 def _record_restored(rollout: RolloutState, deps: RolloutDeps) -> None:
