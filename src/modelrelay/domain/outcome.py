@@ -63,6 +63,20 @@ def _compensate(
     return removed
 
 
+def _what_the_endpoint_serves(plan: PromotionPlan, rollout: RolloutState | None, deps: PromotionDeps) -> dict[str, Any]:
+    """After a failure at a step that may follow an accepted UpdateEndpoint, say what the endpoint really serves."""
+    if not plan.endpoint_name:
+        return {}
+    endpoint = sagemaker.describe_endpoint(deps.sagemaker, plan.endpoint_name) or {}
+    now = {"endpoint_status": endpoint.get("EndpointStatus"), "endpoint_config": endpoint.get("EndpointConfigName")}
+    if rollout is not None and rollout.new_config and endpoint.get("EndpointConfigName") == rollout.new_config:
+        now["endpoint_note"] = (
+            f"the endpoint is {endpoint.get('EndpointStatus')} on the new configuration {rollout.new_config}: the "
+            "update was accepted before the step failed (its hub package is kept)"
+        )
+    return now
+
+
 def _rollout_outcome(plan: PromotionPlan, rollout: RolloutState | None) -> Outcome:
     if plan.route_kind == "mme":
         return "Succeeded"
@@ -95,6 +109,8 @@ def record_outcome(request: OutcomeRequest, deps: PromotionDeps) -> OutcomeResul
         elif step not in ROLLOUT_STEPS:
             kind = "Promotion"
         detail |= {"failed_step": step, "reason": reason, "message": sentence, "removed": removed}
+        if plan is not None and step in ENDPOINT_CHANGING_STEPS:
+            detail |= _what_the_endpoint_serves(plan, rollout, deps)
     elif plan and plan.decision == "skip":
         outcome = "Skipped"
         detail |= {"reason": "not_approved", "message": plan.reason}
