@@ -34,6 +34,10 @@ MME_ENDPOINT = "housing-mme"
 DS_BUCKET = "modelrelay-sandbox-ds-artifacts"
 CANARY_ENDPOINT = "fraud-canary"
 CANARY_ALARMS = ("fraud-canary-5xx", "fraud-canary-latency")
+# The ROLLING routes' guard alarm (their endpoints, 2 instances each, are seeded with the other endpoint routes').
+ROLLING_ENDPOINT = "fraud-rolling"
+ROLLING_EXCLUDED_ENDPOINT = "fraud-rolling-excluded"
+ROLLING_ALARM = "fraud-rolling-5xx"
 # A real-shaped endpoint (VPC, network isolation, KMS key, data capture, 2 instances), created from the AWS-shaped
 # Describe*/ListTags responses in events/sagemaker/endpoint-vpc-kms/.
 VPC_ENDPOINT = "fraud-vpc"
@@ -195,6 +199,25 @@ def _seed_spoke_account(endpoint_url: str) -> None:
                 {"Name": "VariantName", "Value": "AllTraffic"},
             ],
         )
+
+
+def _seed_rolling_alarms(endpoint_url: str) -> None:
+    """The alarm the ROLLING routes name (Invocation5XXErrors of fraud-rolling); a user trips it with
+    ``cloudwatch set-alarm-state`` to see a rolling update roll back."""
+    session().client("cloudwatch", endpoint_url=endpoint_url).put_metric_alarm(
+        AlarmName=ROLLING_ALARM,
+        Namespace="AWS/SageMaker",
+        MetricName="Invocation5XXErrors",
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        Dimensions=[
+            {"Name": "EndpointName", "Value": ROLLING_ENDPOINT},
+            {"Name": "VariantName", "Value": "AllTraffic"},
+        ],
+    )
 
 
 def fixture_request(operation: str, described: dict[str, Any], tags: list[dict[str, str]]) -> dict[str, Any]:
@@ -365,6 +388,7 @@ def start(port: int | None = None, state_dir: Path | None = None, build_dir: Pat
         _seed_hub_account(url)
         _seed_spoke_account(url)
         _seed_package_targets(url)
+        _seed_rolling_alarms(url)
         groups = ",".join(r["model_package_group"] for r in _routes()["routes"])
         deployment = deploy_stack(
             session(),

@@ -88,22 +88,61 @@ class AlarmDefaults(_Strict):
     period_seconds: int = Field(default=60, ge=10)
 
 
-class RolloutConfig(_Strict):
-    """SageMaker deployment guardrails (blue/green) for a real-time endpoint route."""
+class BatchSize(_Strict):
+    """A rolling step's size (SageMaker ``CapacitySize``): instances, or a percent of the variant's fleet."""
 
-    strategy: Literal["CANARY", "LINEAR", "ALL_AT_ONCE"] = "CANARY"
+    type: Literal["INSTANCE_COUNT", "CAPACITY_PERCENT"] = "CAPACITY_PERCENT"
+    value: int = Field(ge=1)
+
+    def to_api(self) -> dict[str, object]:
+        return {"Type": self.type, "Value": self.value}
+
+
+class RolloutConfig(_Strict):
+    """SageMaker deployment guardrails for a real-time endpoint route: blue/green (``CANARY``, ``LINEAR``,
+    ``ALL_AT_ONCE``) or ``ROLLING`` (``RollingUpdatePolicy``: the fleet replaced in batches)."""
+
+    strategy: Literal["CANARY", "LINEAR", "ALL_AT_ONCE", "ROLLING"] = "CANARY"
     canary_size_percent: int = Field(default=10, ge=1, le=50)
     linear_step_percent: int = Field(default=20, ge=10, le=50)
     wait_interval_seconds: int = Field(default=300, ge=0, le=3600)
     termination_wait_seconds: int = Field(default=120, ge=0, le=3600)
     maximum_execution_timeout_seconds: int = Field(default=3600, ge=600, le=28800)
+    # ROLLING only (API_RollingUpdatePolicy): each batch 5-50 % of the variant's instance count; the rollback
+    # batch defaults to SageMaker's 100 % (the whole old fleet at once) when absent.
+    maximum_batch_size: BatchSize = Field(default_factory=lambda: BatchSize(type="CAPACITY_PERCENT", value=25))
+    rollback_maximum_batch_size: BatchSize | None = None
     alarm_names: list[str] = Field(default_factory=list, max_length=10)
     default_alarms: AlarmDefaults = Field(default_factory=AlarmDefaults)
 
     @model_validator(mode="after")
+    def _batch_sizes_in_range(self) -> RolloutConfig:
+        if self.maximum_batch_size.type == "CAPACITY_PERCENT" and not 5 <= self.maximum_batch_size.value <= 50:
+            raise ValueError(
+                f"maximum_batch_size: a CAPACITY_PERCENT batch must be 5-50 % of the fleet "
+                f"(got {self.maximum_batch_size.value})"
+            )
+        rollback = self.rollback_maximum_batch_size
+        if rollback is not None and rollback.type == "CAPACITY_PERCENT" and rollback.value > 100:
+            raise ValueError(f"rollback_maximum_batch_size: at most 100 % (got {rollback.value})")
+        return self
+
+    def steps(self) -> int | None:
+        """Bakes of one deployment (None: a ROLLING batch in instances, known only with the fleet's size)."""
+        if self.strategy == "LINEAR":
+            return -(-100 // self.linear_step_percent)
+        if self.strategy == "ROLLING":
+            if self.maximum_batch_size.type == "INSTANCE_COUNT":
+                return None
+            return -(-100 // self.maximum_batch_size.value)
+        return 1
+
+    @model_validator(mode="after")
     def _timeout_covers_bakes(self) -> RolloutConfig:
-        steps = 1 if self.strategy != "LINEAR" else -(-100 // self.linear_step_percent)
-        needed = self.wait_interval_seconds * steps + self.termination_wait_seconds
+        steps = self.steps() or 1
+        # A rolling deployment has no final termination wait: old instances leave after each batch's bake.
+        termination = 0 if self.strategy == "ROLLING" else self.termination_wait_seconds
+        needed = self.wait_interval_seconds * steps + termination
         if self.maximum_execution_timeout_seconds <= needed:
             raise ValueError(
                 f"maximum_execution_timeout_seconds ({self.maximum_execution_timeout_seconds}) must exceed the sum "

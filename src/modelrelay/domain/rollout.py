@@ -70,6 +70,8 @@ def traffic_routing(rollout: RolloutConfig) -> dict[str, Any]:
 
 
 def deployment_config(rollout: RolloutConfig, alarm_names: list[str]) -> dict[str, Any]:
+    if rollout.strategy == "ROLLING":
+        return rolling_deployment_config(rollout, alarm_names)
     return {
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": traffic_routing(rollout),
@@ -78,6 +80,80 @@ def deployment_config(rollout: RolloutConfig, alarm_names: list[str]) -> dict[st
         },
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in alarm_names]},
     }
+
+
+def rolling_deployment_config(rollout: RolloutConfig, alarm_names: list[str]) -> dict[str, Any]:
+    """``RollingUpdatePolicy`` (API_RollingUpdatePolicy): batches of ``MaximumBatchSize``, each baked
+    ``WaitIntervalInSeconds`` while the alarms are watched; without ``RollbackMaximumBatchSize`` SageMaker brings
+    the whole old fleet back at once on a rollback."""
+    policy: dict[str, Any] = {
+        "MaximumBatchSize": rollout.maximum_batch_size.to_api(),
+        "WaitIntervalInSeconds": rollout.wait_interval_seconds,
+        "MaximumExecutionTimeoutInSeconds": rollout.maximum_execution_timeout_seconds,
+    }
+    if rollout.rollback_maximum_batch_size is not None:
+        policy["RollbackMaximumBatchSize"] = rollout.rollback_maximum_batch_size.to_api()
+    return {
+        "RollingUpdatePolicy": policy,
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in alarm_names]},
+    }
+
+
+def rolling_batch_instances(rollout: RolloutConfig, count: int) -> int:
+    """Instances in one rolling batch of a fleet of ``count`` (a percent rounds up, as a canary's does)."""
+    size = rollout.maximum_batch_size
+    return size.value if size.type == "INSTANCE_COUNT" else math.ceil(count * size.value / 100)
+
+
+def preflight_rolling(endpoint: dict[str, Any], config: dict[str, Any], rollout: RolloutConfig) -> None:
+    """What SageMaker excludes from a rolling deployment, refused before any write, each by name.
+
+    deployment-guardrails-exclusions.html: not for serverless or multi-variant endpoints (and, for every
+    guardrail, not Inf1 instances: SageMaker would silently fall back to all at once without baking).
+    API_RollingUpdatePolicy: ``MaximumBatchSize`` must be 5-50 % of the variant's total instance count; the
+    bakes of every batch must fit in ``MaximumExecutionTimeoutInSeconds``. The variant names of the new config
+    equal the old one's by construction (the config is cloned with only the model swapped).
+    """
+    variants = config.get("ProductionVariants") or []
+    if len(variants) > 1:
+        names = ", ".join(v["VariantName"] for v in variants)
+        raise PreflightFailed(
+            f"endpoint config {config.get('EndpointConfigName')} has {len(variants)} production variants ({names}); "
+            "SageMaker excludes multi-variant endpoints from rolling deployments",
+            reason="rolling_multiple_variants",
+        )
+    variant = variants[0]
+    if variant.get("ServerlessConfig"):
+        raise PreflightFailed(
+            f"variant {variant['VariantName']} is serverless; SageMaker excludes serverless endpoints from rolling "
+            "deployments",
+            reason="rolling_serverless",
+        )
+    current: dict[str, Any] = next(
+        (v for v in endpoint.get("ProductionVariants", []) if v.get("VariantName") == variant["VariantName"]), {}
+    )
+    count = int(current.get("CurrentInstanceCount") or variant.get("InitialInstanceCount") or 0)
+    batch = rolling_batch_instances(rollout, count)
+    if count < 2 or batch * 2 > count:
+        raise PreflightFailed(
+            f"variant {variant['VariantName']} has {count} instance(s): a batch of {batch} is more than 50% of the "
+            "fleet; ROLLING needs at least 2 instances and batches of 5-50% of the instance count",
+            reason="rolling_batch_too_large",
+        )
+    if batch * 20 < count:
+        raise PreflightFailed(
+            f"variant {variant['VariantName']} has {count} instance(s): a batch of {batch} is less than 5% of the "
+            "fleet (SageMaker's minimum MaximumBatchSize)",
+            reason="rolling_batch_too_small",
+        )
+    bakes = math.ceil(count / batch) * rollout.wait_interval_seconds
+    if bakes >= rollout.maximum_execution_timeout_seconds:
+        raise PreflightFailed(
+            f"{math.ceil(count / batch)} batch(es) of {batch} instance(s), each baked "
+            f"{rollout.wait_interval_seconds} s, need {bakes} s: more than maximum_execution_timeout_seconds "
+            f"({rollout.maximum_execution_timeout_seconds})",
+            reason="rolling_timeout_too_short",
+        )
 
 
 def preflight(endpoint: dict[str, Any], config: dict[str, Any], rollout: RolloutConfig, deps: RolloutDeps) -> None:
@@ -93,6 +169,15 @@ def preflight(endpoint: dict[str, Any], config: dict[str, Any], rollout: Rollout
             f"endpoint config {config.get('EndpointConfigName')} has no production variants",
             reason="no_production_variants",
         )
+    inf1 = [v["VariantName"] for v in variants if str(v.get("InstanceType") or "").startswith("ml.inf1.")]
+    if inf1:
+        raise PreflightFailed(
+            f"variant(s) {', '.join(inf1)} run on Inf1 instances; SageMaker excludes them from deployment guardrails "
+            "(it would shift all traffic at once, without baking or alarm rollback)",
+            reason="guardrails_unsupported_instance",
+        )
+    if rollout.strategy == "ROLLING":
+        preflight_rolling(endpoint, config, rollout)
     for variant in variants:
         count = int(variant.get("InitialInstanceCount") or 0)
         current: dict[str, Any] = next(

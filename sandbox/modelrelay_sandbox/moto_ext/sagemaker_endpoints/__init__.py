@@ -15,6 +15,8 @@ AWS behaviour supplied here, and why moto 5.2.5 lacks it:
     current config's (AWS: "Exclusions" of deployment guardrails); the message names both sets.
   - ``CanarySize`` is required for ``CANARY``, ``LinearStepSize`` for ``LINEAR``, and only one of
     ``BlueGreenUpdatePolicy``/``RollingUpdatePolicy`` may be given.
+  - A ``RollingUpdatePolicy`` is refused for a serverless or multi-variant config and for a
+    ``MaximumBatchSize`` outside 5-50 % of the variant's instance count (:mod:`.rolling`).
 
   On success the endpoint is ``Updating``, ``LastModifiedTime`` bumps, ``FailureReason`` clears,
   ``LastDeploymentConfig`` is the deployment config used, and - as on AWS - ``EndpointConfigName`` and
@@ -82,10 +84,11 @@ DescribeEndpointConfig's empty ``DataCaptureConfig``, instance types, ListModels
 
 One module per concern, each naming the AWS documentation page it imitates: :mod:`.settings` (polls or
 time), :mod:`.lookup` (names -> resources, ValidationException), :mod:`.variants` (DescribeEndpoint's
-variants), :mod:`.stages` (a DeploymentConfig's steps), :mod:`.deployment` (an update in progress, alarm
-rollback), :mod:`.failure_injection` (``fail-deployment``/``fail-rollback``), :mod:`.events` (state-change
-events), :mod:`.update` (UpdateEndpoint), :mod:`.capacity` (UpdateEndpointWeightsAndCapacities),
-:mod:`.lifecycle` (Create/Describe/DeleteEndpoint).
+variants), :mod:`.stages` (a DeploymentConfig's steps), :mod:`.rolling` (what a rolling update may not
+do), :mod:`.deployment` (an update in progress, alarm rollback), :mod:`.failure_injection`
+(``fail-deployment``/``fail-rollback``), :mod:`.events` (state-change events), :mod:`.update`
+(UpdateEndpoint), :mod:`.capacity` (UpdateEndpointWeightsAndCapacities), :mod:`.lifecycle`
+(Create/Describe/DeleteEndpoint).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from .deployment import DEPLOYMENTS, LOCK, Deployment, set_failure
 from .events import emit, event_detail
 from .failure_injection import injected_failures
 from .lookup import check_not_in_progress, find_config, find_endpoint, model_arn
+from .rolling import validate_rolling
 from .settings import settings
 from .stages import stages_of, validate_deployment_config
 from .variants import data_capture_summary, variant_summaries
@@ -46,6 +47,10 @@ def update_endpoint(
             deployment_config = getattr(endpoint, "last_deployment_config", None)
         if deployment_config:
             validate_deployment_config(deployment_config)
+            if deployment_config.get("RollingUpdatePolicy"):
+                validate_rolling(
+                    deployment_config["RollingUpdatePolicy"], config.production_variants, endpoint_config_name
+                )
             old_names = sorted(v["VariantName"] for v in endpoint.production_variants)
             new_names = sorted(v["VariantName"] for v in config.production_variants)
             if old_names != new_names:
