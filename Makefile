@@ -16,7 +16,7 @@ NODE_STAMP := node_modules/.installed
 MODELRELAY_SANDBOX_PORT ?= 5055
 
 
-.PHONY: help install format lock build sandbox-build validate lint typecheck test test-unit test-integration test-e2e demo sandbox sandbox-up sandbox-down bench clean redrive rollback
+.PHONY: help install format lock build sandbox-build routes validate lint typecheck test test-unit test-integration test-e2e demo sandbox sandbox-up sandbox-down bench clean redrive rollback
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -52,6 +52,10 @@ validate: $(STAMP) $(SAM_STAMP) $(NODE_STAMP) ## sam validate --lint, cfn-lint +
 	npx --no-install asl-validator --json-path statemachines/promotion.asl.json
 	$(BIN)/python -m modelrelay.check_routes config/routes.json
 	$(BIN)/python -m modelrelay.check_routes sandbox/routes.json
+	$(BIN)/python -m modelrelay.derive --check
+
+routes: $(STAMP) ## Derive template.yaml's approval rule groups and bucket parameters from config/routes.json
+	$(BIN)/python -m modelrelay.derive --write
 
 lint: $(STAMP) ## ruff (lint, and the formatter in check mode)
 	$(BIN)/ruff check .
@@ -80,7 +84,9 @@ test-e2e: $(STAMP) ## End-to-end: the sandbox over HTTP, like a user
 	$(BIN)/pytest -q tests/e2e
 
 test: install lint typecheck validate build sandbox-build ## Everything CI runs: lint, types, template/ASL checks, sam build, all tests
-	$(BIN)/pytest -q -n 2 --dist loadfile tests
+	# tests/ops runs its own sandbox, and moto's state is per process: it gets a pytest process of its own.
+	$(BIN)/pytest -q -n 2 --dist loadfile tests --ignore=tests/ops
+	$(BIN)/pytest -q tests/ops
 
 sandbox-build: $(STAMP) $(SAM_STAMP) ## sam build with the sandbox's routes, into .sandbox/build
 	@echo "sam build (sandbox routes) -> .sandbox/build"

@@ -19,7 +19,9 @@ from cfnlint.decode.cfn_yaml import loads as load_cfn_yaml
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
+from modelrelay import derive
 from modelrelay.check_routes import main as check_routes
+from modelrelay.config import load_routing_config
 
 REPO = Path(__file__).resolve().parents[2]
 LAYER_ID = "ModelRelayLayer"
@@ -79,7 +81,9 @@ def deploy_stack(
     build_dir: Path | None = None,
     template_path: Path = REPO / "template.yaml",
 ) -> Deployment:
-    template = json.loads(json.dumps(load_cfn_yaml(template_path.read_text())))
+    # What `make routes` writes into template.yaml for config/routes.json, derived here from the sandbox's routes.
+    derived = derive.apply(template_path.read_text(), load_routing_config(routes_file))
+    template = json.loads(json.dumps(load_cfn_yaml(derived)))
     s3 = session.client("s3", endpoint_url=endpoint_url)
     account = session.client("sts", endpoint_url=endpoint_url).get_caller_identity()["Account"]
     bucket = f"modelrelay-sandbox-artifacts-{account}"

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from modelrelay import derive
+from modelrelay.config import load_routing_config
 from modelrelay_sandbox import policies
 from modelrelay_sandbox.deploy import REPO, Deployment, deploy_stack
 from modelrelay_sandbox.moto_ext import api_destinations, cloudformation
@@ -129,7 +132,8 @@ def _seed_spoke_account(endpoint_url: str) -> None:
     )
     sagemaker = spoke.client("sagemaker", endpoint_url=endpoint_url)
     for route in _routes()["routes"]:
-        sagemaker.create_model_package_group(ModelPackageGroupName=route["model_package_group"])
+        if "model_package_group" in route:  # a pattern route's groups are created by whoever uses them
+            sagemaker.create_model_package_group(ModelPackageGroupName=route["model_package_group"])
     # A multi-model endpoint, created as on AWS: model (Mode MultiModel) -> endpoint config -> endpoint.
     sagemaker.create_model(
         ModelName=f"{MME_ENDPOINT}-model",
@@ -299,6 +303,8 @@ class SandboxEnvironment:
         self.server.stop()
         if self.webhooks is not None:
             self.webhooks.stop()
+        if self in _RUNNING:
+            _RUNNING.remove(self)
 
 
 def outputs_document(url: str, deployment: Deployment) -> dict[str, Any]:
@@ -307,15 +313,22 @@ def outputs_document(url: str, deployment: Deployment) -> dict[str, Any]:
     groups = []
     for route in _routes()["routes"]:
         target = route["target"]
-        groups.append(
-            {
-                "name": route["model_package_group"],
-                "route": target["kind"],
-                "endpoint_name": target["endpoint_name"],
-                "model_name": target.get("model_name") or route["model_package_group"],
-                "auto_approve": bool((route.get("ingest") or {}).get("auto_approve")),
+        entry = {
+            "name": route.get("model_package_group"),
+            "route": target["kind"],
+            "endpoint_name": target["endpoint_name"],
+            "model_name": target.get("model_name") or route.get("model_package_group") or "{group}",
+            "auto_approve": bool((route.get("ingest") or {}).get("auto_approve")),
+        }
+        if "pattern" in route:
+            # Any group created later whose name matches is promoted, no redeploy: create housing-city-boston-ma.
+            tag = target.get("model_name_tag")
+            entry |= {
+                "pattern": route["pattern"],
+                "model_name_from": f"template {entry['model_name']} ({{match}}: what '*' matched, {{group}}: the "
+                "group)" + (f"; the group's tag {tag} when set" if tag else ""),
             }
-        )
+        groups.append(entry)
     resolve = (
         f"aws --endpoint-url {url} --region {REGION} dynamodb get-item --table-name {o['StateTableName']} "
         f'--key \'{{"pk": {{"S": "pointer#{MME_ENDPOINT}#{{model}}"}}}}\' '
@@ -375,13 +388,27 @@ def webhook_outputs(receiver_url: str, deployment: Deployment) -> dict[str, str]
     }
 
 
+_RUNNING: list[SandboxEnvironment] = []  # moto's backends are per process: one sandbox at a time in a process
+
+
 def start(port: int | None = None, state_dir: Path | None = None, build_dir: Path | None = None) -> SandboxEnvironment:
-    """Start the emulator, seed both accounts, deploy the real template, subscribe a notifications queue."""
+    """Start the emulator, seed both accounts, deploy the real template, subscribe a notifications queue.
+
+    One sandbox per process (moto keeps its state in process-wide backends): a second ``start`` while one runs
+    is refused; one after the previous stopped starts from empty backends.
+    """
+    if _RUNNING:
+        raise RuntimeError(
+            f"a sandbox already runs in this process at {_RUNNING[0].url}: moto's state is "
+            "per process; stop it first or use it"
+        )
     cloudformation.apply()
     kwargs: dict[str, Any] = {"port": port}
     if state_dir is not None:
         kwargs["state_dir"] = state_dir
     server = start_server(**kwargs)
+    # Whatever an earlier sandbox of this process left in moto's backends is gone.
+    urllib.request.urlopen(urllib.request.Request(f"{server.url}/moto-api/reset", method="POST"), timeout=30).close()  # noqa: S310 - our own loopback URL
     webhooks = api_destinations.WebhookReceiver()  # Jenkins and chat, as the stack's API destinations
     try:
         url = server.url
@@ -389,15 +416,13 @@ def start(port: int | None = None, state_dir: Path | None = None, build_dir: Pat
         _seed_spoke_account(url)
         _seed_package_targets(url)
         _seed_rolling_alarms(url)
-        groups = ",".join(r["model_package_group"] for r in _routes()["routes"])
         deployment = deploy_stack(
             session(),
             url,
             STACK_NAME,
             {
-                "WatchedModelPackageGroups": groups,
-                "MmeArtifactBuckets": MME_BUCKET,
-                "SourceArtifactBuckets": DS_BUCKET,
+                # The watched groups and bucket lists are derived from sandbox/routes.json (modelrelay.derive).
+                **derive.parameters(load_routing_config(ROUTES_FILE)),
                 "HubBucketName": HUB_BUCKET,
                 "HubModelPackageGroupName": HUB_GROUP,
                 "HubRoleArn": f"arn:aws:iam::{HUB_ACCOUNT_ID}:role/{HUB_ROLE_NAME}",
@@ -423,7 +448,9 @@ def start(port: int | None = None, state_dir: Path | None = None, build_dir: Pat
         webhooks.stop()
         raise
     outputs = outputs_document(url, deployment) | {"webhooks": webhook_outputs(webhooks.url, deployment)}
-    return SandboxEnvironment(server=server, deployment=deployment, outputs=outputs, webhooks=webhooks)
+    env = SandboxEnvironment(server=server, deployment=deployment, outputs=outputs, webhooks=webhooks)
+    _RUNNING.append(env)
+    return env
 
 
 def wait_for(predicate: Any, timeout: float = 60.0, interval: float = 0.2, what: str = "condition") -> Any:

@@ -17,7 +17,7 @@ def main(argv: list[str]) -> int:
     except ConfigError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 1
-    print(f"{argv[0]}: {len(config.routes)} route(s) OK: " + ", ".join(r.model_package_group for r in config.routes))
+    print(f"{argv[0]}: {len(config.routes)} route(s) OK: " + ", ".join(r.name for r in config.routes))
     return 0
 
 

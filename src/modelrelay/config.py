@@ -9,11 +9,11 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from modelrelay.artifact import ArtifactLimits
 from modelrelay.errors import ConfigError, NoRouteForGroup
@@ -24,6 +24,13 @@ GROUP_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 ENDPOINT_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+# A route's group pattern: a glob over group names (``*`` matches any run of characters) that starts with a
+# literal prefix, because the approval rule matches routes by prefix (EventBridge prefix matching).
+GROUP_GLOB_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9*-]{0,62}$"
+# A model name template: MODEL_NAME_PATTERN characters and the placeholders {group} and {match} ({match1}…).
+_PLACEHOLDER = re.compile(r"\{(group|match\d*)\}")
+# A SageMaker tag key (the group tag a route may read the model name from).
+TAG_KEY_PATTERN = r"^[A-Za-z0-9_.:/=+@ -]{1,128}$"
 
 ROUTES_FILE_ENV = "MODELRELAY_ROUTES_FILE"
 BUNDLED_ROUTES_FILE = Path(__file__).with_name("routes.json")
@@ -62,13 +69,47 @@ class IngestConfig(_Strict):
     auto_approve: bool = False
 
 
+def render_model_name(template: str, group: str, matches: tuple[str, ...]) -> str:
+    """``template`` with ``{group}`` and ``{match}``/``{match1}``… (the parts the route's ``*`` matched)."""
+
+    def value(placeholder: re.Match[str]) -> str:
+        name = placeholder.group(1)
+        if name == "group":
+            return group
+        index = int(name[5:] or "1") - 1
+        return matches[index] if index < len(matches) else ""
+
+    return _PLACEHOLDER.sub(value, template)
+
+
 class MmeTarget(_Strict):
     kind: Literal["mme"]
     endpoint_name: str = Field(pattern=ENDPOINT_NAME_PATTERN)
     bucket: str = Field(pattern=BUCKET_PATTERN)
     prefix: str = Field(default="models/", max_length=512)
-    # First path element of the TargetModel; defaults to the group name.
-    model_name: str | None = Field(default=None, pattern=MODEL_NAME_PATTERN)
+    # First path element of the TargetModel; defaults to the group name. A template may use {group} and
+    # {match} (the part of the group the route's pattern matched), e.g. "{match}" for "housing-*".
+    model_name: str | None = Field(default=None, max_length=128)
+    # A tag on the source model package group whose value, when present, is the model name (checked against
+    # MODEL_NAME_PATTERN when the promotion reads it); without the tag the template (or the group) is used.
+    model_name_tag: str | None = Field(default=None, pattern=TAG_KEY_PATTERN)
+
+    @field_validator("model_name")
+    @classmethod
+    def _safe_model_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        unknown = set(re.findall(r"\{([^}]*)\}", value)) - set(_PLACEHOLDER.findall(value))
+        if unknown:
+            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}: use {{group}} or {{match}}")
+        # Placeholders stand for group-name text (letters, digits, '-'); the rest must be safe as it is.
+        if not re.match(MODEL_NAME_PATTERN, _PLACEHOLDER.sub("a", value)):
+            raise ValueError(f"String should match pattern '{MODEL_NAME_PATTERN}' (placeholders aside)")
+        return value
+
+    @property
+    def is_template(self) -> bool:
+        return bool(self.model_name and _PLACEHOLDER.search(self.model_name))
 
     @field_validator("prefix")
     @classmethod
@@ -160,19 +201,104 @@ class EndpointTarget(_Strict):
 Target = Annotated[MmeTarget | EndpointTarget, Field(discriminator="kind")]
 
 
+@lru_cache(maxsize=256)
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """A route pattern as a regular expression: ``*`` matches any run (captured, for ``{match}``)."""
+    return re.compile("".join("(.*?)" if c == "*" else re.escape(c) for c in pattern) + r"\Z")
+
+
+def literal_prefix(pattern: str) -> str:
+    """What every group a pattern matches starts with: the text before its first ``*``."""
+    return pattern.split("*", 1)[0]
+
+
+def patterns_overlap(first: str, second: str) -> bool:
+    """Whether some name matches both globs (``*`` on either side), by dynamic programming over positions."""
+
+    @cache
+    def meet(i: int, j: int) -> bool:
+        if i == len(first) and j == len(second):
+            return True
+        if i < len(first) and first[i] == "*":
+            return meet(i + 1, j) or (j < len(second) and meet(i, j + 1))
+        if j < len(second) and second[j] == "*":
+            return meet(i, j + 1) or (i < len(first) and meet(i + 1, j))
+        return i < len(first) and j < len(second) and first[i] == second[j] and meet(i + 1, j + 1)
+
+    return meet(0, 0)
+
+
 class Route(_Strict):
-    model_package_group: str = Field(pattern=GROUP_NAME_PATTERN)
+    # Exactly one of: an exact group name, or a pattern over group names ("housing-*") that routes every group
+    # it matches, including groups created after deployment.
+    model_package_group: str | None = Field(default=None, pattern=GROUP_NAME_PATTERN)
+    pattern: str | None = Field(default=None, pattern=GROUP_GLOB_PATTERN)
     target: Target
     ingest: IngestConfig | None = None
     # Buckets an approved package's ModelDataUrl may point at (the ingest bucket is always allowed).
     allowed_artifact_buckets: list[str] = Field(default_factory=list)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
 
+    @model_validator(mode="after")
+    def _group_or_pattern(self) -> Route:
+        if (self.model_package_group is None) == (self.pattern is None):
+            raise ValueError("give exactly one of model_package_group (an exact name) or pattern (e.g. 'housing-*')")
+        if self.pattern is not None:
+            if "*" not in self.pattern:
+                raise ValueError(f"pattern '{self.pattern}' has no '*'; use model_package_group for an exact name")
+            if "**" in self.pattern:
+                raise ValueError(f"pattern '{self.pattern}': '**' is one '*'")
+            target = self.target
+            if isinstance(target, MmeTarget) and target.model_name and not target.is_template:
+                raise ValueError(
+                    f"pattern '{self.pattern}' gives every matched group the same model_name '{target.model_name}'; "
+                    "use a template such as '{match}' or '{group}'"
+                )
+        return self
+
+    @property
+    def name(self) -> str:
+        """The route as people name it: its group, or its pattern."""
+        return self.model_package_group or str(self.pattern)
+
+    def matches(self, group: str) -> tuple[str, ...] | None:
+        """The parts of ``group`` the pattern's ``*`` matched (``()`` for an exact route), or None."""
+        if self.pattern is None:
+            return () if group == self.model_package_group else None
+        found = glob_regex(self.pattern).match(group)
+        return found.groups() if found else None
+
+    def for_group(self, group: str) -> Route:
+        """This route as it applies to ``group``: its exact name and, on an MME, its rendered model name."""
+        matches = self.matches(group)
+        if matches is None:
+            raise NoRouteForGroup(f"model package group '{group}' does not match route '{self.name}'")
+        target = self.target
+        if isinstance(target, MmeTarget) and target.is_template:
+            rendered = render_model_name(str(target.model_name), group, matches)
+            if not re.match(MODEL_NAME_PATTERN, rendered):
+                raise ConfigError(
+                    f"route '{self.name}' gives group '{group}' the model name '{rendered}', which does not match "
+                    f"{MODEL_NAME_PATTERN}"
+                )
+            target = target.model_copy(update={"model_name": rendered})
+        return self.model_copy(update={"model_package_group": group, "target": target})
+
     @property
     def model_name(self) -> str:
         if isinstance(self.target, MmeTarget) and self.target.model_name:
             return self.target.model_name
-        return self.model_package_group
+        return self.model_package_group or str(self.pattern)
+
+    def with_model_name(self, model_name: str) -> Route:
+        """This (resolved) route with the model name read from the group's tag, checked like a configured one."""
+        if not re.match(MODEL_NAME_PATTERN, model_name):
+            raise ConfigError(
+                f"the model name '{model_name}' on group '{self.model_package_group}' does not match "
+                f"{MODEL_NAME_PATTERN}"
+            )
+        assert isinstance(self.target, MmeTarget)
+        return self.model_copy(update={"target": self.target.model_copy(update={"model_name": model_name})})
 
 
 class RoutingConfig(_Strict):
@@ -181,24 +307,61 @@ class RoutingConfig(_Strict):
     allowed_source_accounts: list[Annotated[str, Field(pattern=r"^\d{12}$")]] = Field(default_factory=list)
     allowed_regions: list[str] = Field(default_factory=list)
     routes: list[Route] = Field(min_length=1)
+    _exact: dict[str, Route] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
-    def _unique_groups(self) -> RoutingConfig:
-        seen: set[str] = set()
+    def _no_overlap(self) -> RoutingConfig:
+        """No group may match two routes: exact names by a set, names against patterns, patterns pairwise."""
+        exact: dict[str, int] = {}
+        patterns = [(i, r.pattern) for i, r in enumerate(self.routes) if r.pattern is not None]
+        models: dict[tuple[str, str], int] = {}
         for index, route in enumerate(self.routes):
-            if route.model_package_group in seen:
-                raise ValueError(f"routes[{index}].model_package_group '{route.model_package_group}' is routed twice")
-            seen.add(route.model_package_group)
+            group = route.model_package_group
+            if group is None:
+                continue
+            if group in exact:
+                raise ValueError(f"routes[{index}].model_package_group '{group}' is routed twice")
+            exact[group] = index
+            for other, pattern in patterns:
+                if glob_regex(pattern).match(group):
+                    raise ValueError(
+                        f"routes overlap: routes[{index}] ('{group}') and routes[{other}] ('{pattern}') both "
+                        f"match '{group}'"
+                    )
+            if isinstance(route.target, MmeTarget) and not route.target.model_name_tag:
+                key = (route.target.endpoint_name, route.model_name)
+                if key in models:
+                    raise ValueError(
+                        f"routes[{models[key]}] and routes[{index}] both serve model '{key[1]}' on {key[0]}"
+                    )
+                models[key] = index
+        for position, (index, pattern) in enumerate(patterns):
+            for other, second in patterns[position + 1 :]:
+                if patterns_overlap(pattern, second):
+                    raise ValueError(
+                        f"routes overlap: routes[{index}] ('{pattern}') and routes[{other}] ('{second}') can match "
+                        "the same group"
+                    )
         return self
 
+    def model_post_init(self, context: object, /) -> None:
+        # Exact routes by group: a lookup stays constant-time with thousands of routes.
+        self._exact = {r.model_package_group: r for r in self.routes if r.model_package_group is not None}
+
+    def _find(self, group: str) -> Route | None:
+        if group in self._exact:
+            return self._exact[group]
+        return next((r for r in self.routes if r.pattern is not None and r.matches(group) is not None), None)
+
     def route_for(self, group: str) -> Route:
-        for route in self.routes:
-            if route.model_package_group == group:
-                return route
-        raise NoRouteForGroup(f"model package group '{group}' has no route in the routing configuration")
+        """The route of ``group`` (exact name first, then the one pattern it matches), resolved for it."""
+        route = self._find(group)
+        if route is None:
+            raise NoRouteForGroup(f"model package group '{group}' has no route in the routing configuration")
+        return route.for_group(group)
 
     def has_route(self, group: str) -> bool:
-        return any(route.model_package_group == group for route in self.routes)
+        return self._find(group) is not None
 
 
 def _describe_validation_error(source: str, error: ValidationError) -> str:

@@ -311,6 +311,11 @@ def list_tags(sagemaker: SageMakerClient, arn: str | None) -> list[dict[str, str
     return tags
 
 
+def group_tag(sagemaker: SageMakerClient, group_arn: str, key: str) -> str | None:
+    """The value of tag ``key`` on a model package group (None without it, or without the group)."""
+    return next((t["Value"] for t in list_tags(sagemaker, group_arn) if t["Key"] == key), None)
+
+
 def carried_tags(existing: list[dict[str, str]], own: dict[str, object]) -> list[dict[str, str]]:
     """A resource's tags plus ModelRelay's own ``modelrelay:*`` ones (values made valid), within SageMaker's limit.
 

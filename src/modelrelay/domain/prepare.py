@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelrelay.adapters import s3, sagemaker
-from modelrelay.config import MmeTarget
+from modelrelay.config import MmeTarget, Route
 from modelrelay.domain.artifacts import plan_artifacts
 from modelrelay.domain.deps import PromotionDeps
 from modelrelay.domain.mme import mme_container, target_model
@@ -32,6 +32,22 @@ def _check_source_allowed(deps: PromotionDeps, account: str, region: str) -> Non
         raise SourceNotAllowed(f"events from region {region} are not accepted (allowed: {', '.join(regions)})")
 
 
+def resolved_route(group: str, deps: PromotionDeps, package_arn: str | None = None) -> Route:
+    """The group's route with its model name: the route's template, or the group's tag when the route names one."""
+    route = deps.routing.route_for(group)
+    target = route.target
+    if isinstance(target, MmeTarget) and target.model_name_tag:
+        parts = package_arn.split(":") if package_arn else []
+        partition, region, account = (parts[1], parts[3], parts[4]) if parts else ("aws", "", "")
+        region = region or deps.settings.region
+        account = account or deps.settings.account_id
+        arn = f"arn:{partition}:sagemaker:{region}:{account}:model-package-group/{group}"
+        tagged = sagemaker.group_tag(deps.sagemaker, arn, target.model_name_tag)
+        if tagged:
+            route = route.with_model_name(tagged)
+    return route
+
+
 def restore_plan(group: str, rejected_arn: str | None, reason: str, deps: PromotionDeps) -> PromotionPlan | None:
     """A plan to return the group's route to its previous approved version, if ``rejected_arn`` is what serves.
 
@@ -39,7 +55,7 @@ def restore_plan(group: str, rejected_arn: str | None, reason: str, deps: Promot
     """
     if not deps.routing.has_route(group):
         return None
-    route = deps.routing.route_for(group)
+    route = resolved_route(group, deps, rejected_arn)
     kind: RouteKind
     if isinstance(route.target, MmeTarget):
         serving_arn = deps.store.current_target(route.target.endpoint_name, route.model_name).get("package_arn")
@@ -95,6 +111,12 @@ def _approval(
     description = sagemaker.describe(deps.sagemaker, arn)
     status = description.get("ModelApprovalStatus", "PendingManualApproval")
     group = description.get("ModelPackageGroupName", detail.ModelPackageGroupName)
+    if not deps.routing.has_route(group):
+        # The approval rule matches routes by prefix (a rule pattern stays small with thousands of groups), so a
+        # group that shares a prefix but matches no route arrives here: not ModelRelay's, nothing is touched.
+        reason = f"model package group '{group}' matches no route; not ModelRelay's to promote"
+        logger.info("no route", extra={"group": group, "package": arn})
+        return PromotionPlan(decision="ignore", reason=reason, package_arn=arn, group=group)
     claim = deps.store.claim_transition(arn, status, execution, force=force)
     if not claim.proceed:
         return PromotionPlan(decision="duplicate", reason=claim.reason, package_arn=arn, group=group)
@@ -113,7 +135,7 @@ def _approval(
 
 
 def _promotion(arn: str, group: str, description: dict[str, Any], deps: PromotionDeps) -> PromotionPlan:
-    route = deps.routing.route_for(group)
+    route = resolved_route(group, deps, arn)
     source = sagemaker.source_package(description)
     artifacts = plan_artifacts(source, route, deps.settings.hub_bucket, deps)
     if isinstance(route.target, MmeTarget):

@@ -33,7 +33,7 @@ ADVICE: dict[str, str] = {
     "invalid_event": "the event was malformed; nothing to re-run: approve the package again",
     "source_not_allowed": "add the account/region to allowed_source_accounts / allowed_regions, deploy, then "
     "`modelrelay rerun EXECUTION`",
-    "no_route_for_group": "add a route for the group to config/routes.json and to WatchedModelPackageGroups, deploy, "
+    "no_route_for_group": "add a route (or a pattern) for the group to config/routes.json, `make routes`, deploy, "
     "then `modelrelay rerun EXECUTION`",
     "package_not_found": "the package was deleted; nothing to re-run",
     "missing_inference_specification": "register the package with an InferenceSpecification (image + ModelDataUrl)",

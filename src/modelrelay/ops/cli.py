@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from modelrelay.config import load_routing_config
+from modelrelay.derive import covers
 from modelrelay.errors import ConfigError
 from modelrelay.events import ManualRollbackRequest, RerunRequest
 from modelrelay.ops import query
@@ -169,12 +170,13 @@ def _last_outcomes(target: Target, runs: list[query.Run], group: str, last: int)
 @needs_target
 def status(target: Target, group: str | None, last: int, scan: int) -> None:
     """Per route: what serves now (and since when), and the last outcomes with their reasons."""
-    routes = [query.route_for(target, group)] if group else list(target.routing.routes)
+    # A pattern route is shown per group when one is named (without, the exact routes: a pattern has no one group).
+    routes = [query.route_for(target, group)] if group else [r for r in target.routing.routes if r.pattern is None]
     runs = query.list_runs(target, scan=scan, group=group)
     document = []
     for route in routes:
         entry = query.serving(target, route)
-        entry["last"] = _last_outcomes(target, runs, route.model_package_group, last)
+        entry["last"] = _last_outcomes(target, runs, route.name, last)
         document.append(entry)
 
     def human() -> None:
@@ -516,7 +518,7 @@ def rollback(target: Target, group: str, to_package: str | None, timeout: float)
     if not before.get("package_arn") and not before.get("target_model"):
         raise UserError(f"nothing serves {group} yet", "there is nothing to roll back", ExitCode.NOT_FOUND)
     if to_package is not None:
-        candidate = _rollback_candidate(target, route.target.kind, route.model_package_group)
+        candidate = _rollback_candidate(target, route.target.kind, group)
         if candidate != to_package:
             raise UserError(
                 f"a rollback of {group} returns to {candidate or 'nothing'}, not {to_package}",
@@ -705,7 +707,7 @@ def routes_check(file: Path) -> None:
             lambda: OUT.err.print(f"error: {problem}"),
         )
         raise SystemExit(ExitCode.FAILED) from None
-    groups = [r.model_package_group for r in config.routes]
+    groups = [r.name for r in config.routes]
     OUT.emit(
         {"file": str(file), "valid": True, "routes": groups},
         lambda: OUT.console.print(f"{file}: {len(groups)} route(s) OK: {', '.join(groups)}"),
@@ -717,23 +719,25 @@ def routes_check(file: Path) -> None:
 @needs_target
 def routes_list(target: Target) -> None:
     """The routes, whether the stack watches their group, and what serves each."""
-    raw = target.parameters.get("WatchedModelPackageGroups", "")
-    watched = {g.strip(" '\"[]") for g in raw.split(",") if g.strip(" '\"[]")}
+    matchers = query.approval_rule_groups(target)
     document = []
     for route in target.routing.routes:
         entry = {
             "group": route.model_package_group,
+            "pattern": route.pattern,
             "route": route.target.kind,
             "endpoint_name": route.target.endpoint_name,
             "model_name": route.model_name if route.target.kind == "mme" else None,
             "ingest": route.ingest is not None,
             "auto_approve": bool(route.ingest and route.ingest.auto_approve),
-            "watched": route.model_package_group in watched,
+            "watched": covers(matchers, route.name),
         }
+        if route.target.kind == "mme" and getattr(route.target, "model_name_tag", None):
+            entry["model_name_tag"] = getattr(route.target, "model_name_tag", None)
         if route.target.kind == "endpoint" and route.target.rollout is not None:
             entry["strategy"] = route.target.rollout.strategy
         document.append(entry)
-    unrouted = sorted(watched - {r.model_package_group for r in target.routing.routes})
+    unrouted = sorted(str(m) for m in matchers if isinstance(m, str) and not target.routing.has_route(m))
 
     def human() -> None:
         table = Table(title=f"Routes ({target.routes_file or 'default routes file'})")
@@ -741,12 +745,12 @@ def routes_list(target: Target) -> None:
             table.add_column(column)
         for e in document:
             table.add_row(
-                str(e["group"]),
+                str(e["group"] or e["pattern"]),
                 str(e["route"]),
                 str(e["endpoint_name"]),
                 str(e.get("model_name") or e.get("strategy") or "-"),
                 ("auto-approve" if e["auto_approve"] else "manual") if e["ingest"] else "no drops",
-                "yes" if e["watched"] else "NO (not in WatchedModelPackageGroups)",
+                "yes" if e["watched"] else "NO (not in the deployed approval rule: redeploy)",
             )
         OUT.console.print(table)
         if unrouted:

@@ -20,8 +20,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from modelrelay.adapters.sagemaker import group_tag
 from modelrelay.adapters.store import Store
-from modelrelay.config import Route
+from modelrelay.config import MmeTarget, Route
+from modelrelay.derive import Matcher
 from modelrelay.ops.errors import ExitCode, UserError
 from modelrelay.ops.target import Target
 
@@ -334,7 +336,34 @@ def serving(target: Target, route: Route) -> dict[str, Any]:
 
 
 def route_for(target: Target, group: str) -> Route:
+    """The group's route as the promotion resolves it: pattern matched, model name from the template or the tag."""
     if not target.routing.has_route(group):
-        known = ", ".join(r.model_package_group for r in target.routing.routes)
-        raise UserError(f"no route for group {group}", f"known groups: {known}", ExitCode.NOT_FOUND)
-    return target.routing.route_for(group)
+        known = ", ".join(r.name for r in target.routing.routes)
+        raise UserError(f"no route for group {group}", f"known groups and patterns: {known}", ExitCode.NOT_FOUND)
+    route = target.routing.route_for(group)
+    if isinstance(route.target, MmeTarget) and route.target.model_name_tag:
+        try:
+            arn = target.client("sagemaker").describe_model_package_group(ModelPackageGroupName=group)[
+                "ModelPackageGroupArn"
+            ]
+        except ClientError:
+            return route
+        tagged = group_tag(target.client("sagemaker"), arn, route.target.model_name_tag)
+        if tagged:
+            route = route.with_model_name(tagged)
+    return route
+
+
+def approval_rule_groups(target: Target) -> list[Matcher]:
+    """The deployed approval rule's ``ModelPackageGroupName`` filter (what the stack watches)."""
+    rules = [physical for logical, physical in target.resources.items() if logical.endswith("ModelPackageApproval")]
+    if not rules:
+        return []
+    try:
+        rule = target.client("events").describe_rule(Name=rules[0].split("|")[-1])
+    except ClientError:
+        return []
+    matchers: list[Matcher] = (
+        json.loads(rule.get("EventPattern") or "{}").get("detail", {}).get("ModelPackageGroupName", [])
+    )
+    return matchers

@@ -1,0 +1,176 @@
+"""What ``template.yaml`` needs from the routes, derived from ``config/routes.json`` (the single source of truth).
+
+- the approval rule's ``ModelPackageGroupName`` filter: exact names and the routes' literal prefixes (EventBridge
+  prefix matching, https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern-operators.html), kept
+  within EventBridge's default event-pattern size quota of 2,048 characters
+  (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html): when the list would not fit, names are
+  cut to shared prefixes (a broader filter; PreparePromotion ends a group that matches no route quietly);
+- the defaults of the bucket parameters (``SourceArtifactBuckets``, ``MmeArtifactBuckets``), each within
+  CloudFormation's 4,096-byte parameter value quota
+  (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html).
+
+``python -m modelrelay.derive --write`` rewrites the marked blocks of ``template.yaml``; ``--check`` (``make
+validate``, the layer build) fails when they are stale. The sandbox applies :func:`apply` to the template it
+deploys, with its own routes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from modelrelay.config import RoutingConfig, literal_prefix, load_routing_config
+from modelrelay.errors import ConfigError
+
+RULE_PATTERN_LIMIT = 2048  # EventBridge "Event pattern size", default (adjustable to 4,096)
+PARAMETER_VALUE_LIMIT = 4096  # CloudFormation "Parameter value" size, bytes
+APPROVAL_STATUSES = ["Approved", "Rejected", "PendingManualApproval"]
+Matcher = str | dict[str, str]
+
+_BLOCK = re.compile(
+    r"(?P<indent>[ ]*)# BEGIN derived: (?P<name>[a-z-]+)[^\n]*\n.*?[ ]*# END derived: (?P=name)\n", re.S
+)
+_HEADER = "(python -m modelrelay.derive --write; edit config/routes.json, not this block)"
+
+
+def approval_pattern(matchers: list[Matcher]) -> dict[str, Any]:
+    """The approval rule's event pattern as EventBridge stores it."""
+    return {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelPackageGroupName": matchers, "ModelApprovalStatus": APPROVAL_STATUSES},
+    }
+
+
+def pattern_size(matchers: list[Matcher]) -> int:
+    return len(json.dumps(approval_pattern(matchers)))
+
+
+def _minimal(entries: set[tuple[str, bool]]) -> list[Matcher]:
+    """Entries (text, is-prefix) without those a shorter prefix already covers, sorted."""
+    prefixes = sorted(text for text, is_prefix in entries if is_prefix)
+    kept: list[str] = []
+    for prefix in prefixes:  # sorted: a covering prefix comes first
+        if not any(prefix.startswith(shorter) for shorter in kept):
+            kept.append(prefix)
+    exact = sorted(text for text, is_prefix in entries if not is_prefix and not any(text.startswith(p) for p in kept))
+    return [*exact, *({"prefix": p} for p in kept)]
+
+
+def group_matchers(config: RoutingConfig, limit: int = RULE_PATTERN_LIMIT) -> list[Matcher]:
+    """Exact names and pattern prefixes; cut to shorter shared prefixes until the whole pattern fits ``limit``."""
+    entries = {
+        (route.model_package_group, False) if route.model_package_group else (literal_prefix(str(route.pattern)), True)
+        for route in config.routes
+    }
+    matchers = _minimal(entries)
+    if pattern_size(matchers) <= limit:
+        return matchers
+    longest = max(len(text) for text, _ in entries)
+    for cut in range(longest, 0, -1):
+        shorter = {(text[:cut], True) if len(text) > cut else (text, is_prefix) for text, is_prefix in entries}
+        matchers = _minimal(shorter)
+        if pattern_size(matchers) <= limit:
+            return matchers
+    raise ConfigError(f"the approval rule's group filter cannot fit {limit} characters")  # pragma: no cover
+
+
+def covers(matchers: list[Matcher], group_or_pattern: str) -> bool:
+    """Whether a rule filter delivers every group of an exact name or a pattern (by its literal prefix)."""
+    is_pattern = "*" in group_or_pattern
+    text = literal_prefix(group_or_pattern) if is_pattern else group_or_pattern
+    for matcher in matchers:
+        if isinstance(matcher, dict):
+            if text.startswith(matcher["prefix"]):
+                return True
+        elif not is_pattern and matcher == text:
+            return True
+    return False
+
+
+def parameters(config: RoutingConfig) -> dict[str, str]:
+    """The bucket parameters' values: every bucket a route names, once."""
+    source = sorted({b for route in config.routes for b in route.allowed_artifact_buckets})
+    mme = sorted({route.target.bucket for route in config.routes if route.target.kind == "mme"})
+    values = {"SourceArtifactBuckets": ",".join(source), "MmeArtifactBuckets": ",".join(mme)}
+    for name, value in values.items():
+        if len(value.encode()) > PARAMETER_VALUE_LIMIT:
+            raise ConfigError(f"{name} would be {len(value.encode())} bytes (CloudFormation allows 4,096)")
+    return values
+
+
+def _blocks(config: RoutingConfig) -> dict[str, list[str]]:
+    values = parameters(config)
+    return {
+        "approval-groups": [f"ModelPackageGroupName: {json.dumps(group_matchers(config))}"],
+        "bucket-parameters": [
+            "SourceArtifactBuckets:",
+            "  Type: CommaDelimitedList",
+            f"  Default: {json.dumps(values['SourceArtifactBuckets'])}",
+            "  Description: Buckets (besides the ingest bucket) approved packages' ModelDataUrl may point at "
+            "(read-only); derived from the routes' allowed_artifact_buckets.",
+            "MmeArtifactBuckets:",
+            "  Type: CommaDelimitedList",
+            f"  Default: {json.dumps(values['MmeArtifactBuckets'])}",
+            "  Description: Buckets holding the multi-model endpoints' prefixes ModelRelay stages into; derived "
+            "from the MME routes' target.bucket.",
+        ],
+    }
+
+
+def apply(template: str, config: RoutingConfig) -> str:
+    """``template`` with every derived block regenerated from ``config``."""
+    blocks = _blocks(config)
+    found: set[str] = set()
+
+    def render(block: re.Match[str]) -> str:
+        indent, name = block.group("indent"), block.group("name")
+        if name not in blocks:
+            raise ConfigError(f"template.yaml has an unknown derived block '{name}'")
+        found.add(name)
+        lines = [f"# BEGIN derived: {name} {_HEADER}", *blocks[name], f"# END derived: {name}"]
+        return "".join(f"{indent}{line}\n" for line in lines)
+
+    rendered = _BLOCK.sub(render, template)
+    missing = set(blocks) - found
+    if missing:
+        raise ConfigError(f"template.yaml lacks the derived block(s) {sorted(missing)}")
+    return rendered
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m modelrelay.derive", description=__doc__.splitlines()[0])
+    parser.add_argument("--routes", default="config/routes.json")
+    parser.add_argument("--template", default="template.yaml")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true")
+    mode.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        config = load_routing_config(args.routes)
+        template = Path(args.template)
+        current = template.read_text()
+        wanted = apply(current, config)
+    except ConfigError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 1
+    if args.write:
+        if wanted != current:
+            template.write_text(wanted)
+        print(f"{template}: derived blocks from {args.routes} ({pattern_size(group_matchers(config))} characters)")
+        return 0
+    if wanted != current:
+        print(
+            f"error: {template} is stale for {args.routes}: run `python -m modelrelay.derive --write` (make routes)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
