@@ -52,6 +52,26 @@ ADVICE: dict[str, str] = {
     "endpoint_lease_busy": "another rollout held the endpoint too long: check it, then `modelrelay rerun EXECUTION`",
     "not_approved": "nothing to do: the package was no longer Approved when the promotion ran",
     "superseded": "nothing to do: a later version of the group already serves",
+    "artifact_modified_after_registration": "the bytes at the package's ModelDataUrl are not the ones registered: "
+    "register a new package version for the new bytes (or restore the registered ones), then approve it",
+    "pipeline_mismatch": "the package's other containers differ from what the pipeline MME runs (image or "
+    "artifact): retrain behind the endpoint's preprocessor, or route the group to an MME running this pipeline",
+    "mme_uncompressed_artifact": "an MME loads model.tar.gz files only: register a compressed model, or route the "
+    "group to a real-time endpoint",
+    "mme_container_ambiguous": "the package has several containers and the MME runs one: register the serving "
+    "container alone, or route the group to a pipeline MME",
+    "mme_not_multi_model": "the route's endpoint model has no single MultiModel container: fix the route's "
+    "endpoint_name",
+    "mme_endpoint_not_found": "create the route's MME (model, config, endpoint) or fix endpoint_name, then "
+    "`modelrelay rerun EXECUTION`",
+    "alarm_rollback": "a guard alarm fired during the bake and SageMaker rolled back: look at the alarm and the new "
+    "model's metrics; approve a fixed version",
+    "deployment_failed": "the new fleet failed to provision or pass its health checks (see the quoted "
+    "FailureReason): fix the model or its instance type, then approve a new version",
+    "rollback_failed": "SageMaker could not roll back (UpdateRollbackFailed): repair the endpoint by hand first",
+    "hub_package_not_ready": "the hub package never reached Completed: check it in the hub registry, then "
+    "`modelrelay rerun EXECUTION`",
+    "hub_package_failed": "SageMaker marked the hub package Failed: look at its ModelPackageStatusDetails",
 }
 
 ROLLED_BACK = (
