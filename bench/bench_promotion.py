@@ -1,7 +1,9 @@
-"""API calls and state transitions of one promotion (``--route mme``) or canary rollout (``--route endpoint``).
+"""API calls and state transitions of one promotion (``--route mme``), canary rollout (``--route endpoint``) or
+rolling update (``--route rolling``).
 
-Measured on the sandbox. For ``--route endpoint`` it also prints what a 30-minute canary costs in state
-transitions with the rollout's polling backoff (computed with the same backoff code the rollout uses).
+Measured on the sandbox. For ``--route endpoint``/``rolling`` it also prints what a 30-minute rollout costs per
+strategy in state transitions and wait-loop API calls with the rollout's polling backoff (computed with the same
+backoff code the rollout uses; ``python bench/bench_promotion.py --modes`` prints only that, without a sandbox).
 
 Counts every AWS API request the sandbox server receives from the moment a package is approved until its
 promotion has ended: the approval itself, the handlers' calls and the state machine's integrations (Lambda
@@ -42,7 +44,7 @@ def operation(environ: dict[str, Any]) -> str:
     return f"{service}:{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '').split('/')[1][:20] and '/<key>'}"
 
 
-GROUPS = {"mme": "housing-newyork-ny", "endpoint": "fraud-realtime"}
+GROUPS = {"mme": "housing-newyork-ny", "endpoint": "fraud-realtime", "rolling": "fraud-realtime-rolling"}
 
 
 def canary_cost(bake_seconds: int, termination_wait_seconds: int) -> dict[str, int]:
@@ -62,7 +64,45 @@ def canary_cost(bake_seconds: int, termination_wait_seconds: int) -> dict[str, i
     }
 
 
+# Each CheckRollout poll is 3 state transitions (Wait, CheckRollout, the Choice) and 3 API calls: the Lambda
+# invoke, DescribeEndpoint, and the lease renewal (DynamoDB UpdateItem). An alarm rollback adds
+# DescribeAlarmHistory/DescribeAlarms once, on the poll that sees the endpoint back on its old config.
+CALLS_PER_POLL = 3
+
+
+def thirty_minute_rollouts(fleet: int = 4) -> dict[str, dict[str, Any]]:
+    """Every strategy with 30 minutes of baking on a ``fleet``-instance variant: the timeline SageMaker runs
+    (bakes, termination wait), the polls the rollout makes, their state transitions and API calls."""
+    bake = 1800
+    plans = {
+        "CANARY": {"bakes": [bake], "termination_wait_seconds": 300, "extra_instances_at_peak": fleet},
+        "LINEAR": {"bakes": [bake // 4] * 4, "termination_wait_seconds": 300, "extra_instances_at_peak": fleet},
+        "ALL_AT_ONCE": {"bakes": [bake], "termination_wait_seconds": 300, "extra_instances_at_peak": fleet},
+        # blue/green provisions a whole new fleet; ROLLING batches of 1 instance: each provisions 1, bakes 450 s,
+        # then 1 old instance leaves; no termination wait
+        "ROLLING": {"bakes": [bake // fleet] * fleet, "termination_wait_seconds": 0, "extra_instances_at_peak": 1},
+    }
+    result = {}
+    for mode, plan in plans.items():
+        cost = canary_cost(sum(plan["bakes"]), plan["termination_wait_seconds"])
+        result[mode] = {
+            "fleet": fleet,
+            "bakes_seconds": plan["bakes"],
+            "termination_wait_seconds": plan["termination_wait_seconds"],
+            "extra_instances_at_peak": plan["extra_instances_at_peak"],
+            "polls": cost["polls"],
+            "wait_loop_transitions": cost["wait_loop_transitions"],
+            "wait_loop_api_calls": cost["polls"] * CALLS_PER_POLL,
+            "endpoint_states": "InService -> Updating (x polls) -> InService on the new config",
+            "rollback_states": "Updating -> RollingBack -> InService on the old config (FailureReason names the alarm)",
+        }
+    return result
+
+
 def main() -> int:
+    if "--modes" in sys.argv:
+        print(json.dumps({"thirty_minute_rollouts": thirty_minute_rollouts()}, indent=1))
+        return 0
     route = sys.argv[sys.argv.index("--route") + 1] if "--route" in sys.argv else "mme"
     group = GROUPS[route]
     env = environment.start(port=None, state_dir=Path(tempfile.mkdtemp(prefix="modelrelay-bench-")))
@@ -141,6 +181,8 @@ def main() -> int:
     )
     if route == "endpoint":
         print(json.dumps({"thirty_minute_canary": canary_cost(1800, 300)}))
+    if route in ("endpoint", "rolling"):
+        print(json.dumps({"thirty_minute_rollouts": thirty_minute_rollouts()}, indent=1))
     return 0 if execution["status"] == "SUCCEEDED" else 1
 
 
