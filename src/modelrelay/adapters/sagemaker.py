@@ -112,19 +112,6 @@ def source_package(description: dict[str, Any]) -> SourcePackage:
     )
 
 
-def find_by_provenance(sagemaker: SageMakerClient, group: str, prov_id: str) -> str | None:
-    """The ARN of the package in ``group`` carrying this provenance id, if any (paginates the whole group)."""
-    paginator = sagemaker.get_paginator("list_model_packages")
-    for page in paginator.paginate(ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Descending"):
-        for summary in page.get("ModelPackageSummaryList", []):
-            if prov_id in (summary.get("ModelPackageDescription") or ""):
-                package_arn: str = summary["ModelPackageArn"]
-                described = describe(sagemaker, package_arn)
-                if (described.get("CustomerMetadataProperties") or {}).get(PROVENANCE_ID) == prov_id:
-                    return package_arn
-    return None
-
-
 def find_by_metadata(sagemaker: SageMakerClient, group: str, key: str, value: str) -> list[str]:
     """ARNs of the packages in ``group`` whose CustomerMetadataProperties[key] == value (paginates, describes)."""
     found = []

@@ -12,6 +12,8 @@ Every record kind lives here, and no other module calls DynamoDB:
   winners (a rollback's candidates).
 - ``hubpackage#<provenance id>`` (**hub package**): the hub package a source package and its exact bytes became,
   and the execution that created it (found in one read, never by listing the registry).
+- ``droppackage#<provenance id>`` (**drop package**): the package a dropped object version became (held by the
+  ingest request that creates it, then its ARN): a re-delivered drop is found in one read, never by listing its group.
 - ``hubobject#<hub uri>`` (**hub object users**): the hub packages (and registering executions) that use a
   content-addressed hub object; compensation deletes an object only when nobody uses it.
 """
@@ -332,6 +334,22 @@ class Store:
             Key={"pk": encode(f"hubpackage#{provenance_id}")},
             ConditionExpression="execution = :me",
             ExpressionAttributeValues=_item({":me": execution}),
+        )
+
+    # ---------- drops: which package a dropped object version became ----------
+    def claim_drop_package(self, provenance_id: str, request: str) -> dict[str, Any]:
+        """The drop package record of a provenance, created (held by ``request``) when there is none yet."""
+        self._conditional(
+            self.dynamodb.put_item,
+            Item=_item({"pk": f"droppackage#{provenance_id}", "execution": request}),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        return self._get(f"droppackage#{provenance_id}") or {}
+
+    def record_drop_package(self, provenance_id: str, package_arn: str, request: str) -> None:
+        self.dynamodb.put_item(
+            TableName=self.table,
+            Item=_item({"pk": f"droppackage#{provenance_id}", "execution": request, "package_arn": package_arn}),
         )
 
     def use_hub_object(self, hub_uri: str, user: str) -> None:

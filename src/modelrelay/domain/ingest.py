@@ -82,9 +82,15 @@ def handle_drop(event: dict[str, Any], request_id: str, deps: IngestDeps) -> dic
         "source-version-id": identity,
         "sha256": report.sha256,
     }
-    existing = sagemaker.find_by_provenance(deps.sagemaker, group, sagemaker.provenance_id(provenance))
+    prov_id = sagemaker.provenance_id(provenance)
+    # One state-table read, whatever the group holds (never a listing of the group): the package this exact
+    # object version became, or the request that holds its creation (whose ClientToken creates it once).
+    record = deps.store.claim_drop_package(prov_id, request_id) if claim.proceed else {}
+    existing = record.get("package_arn")
     if existing or not claim.proceed:
         logger.info("duplicate drop event; nothing created", extra={"package_arn": existing, "reason": claim.reason})
+        if claim.proceed:
+            deps.store.close_claim(f"ingest:s3://{bucket}/{obj.key}", request_id, "Succeeded", str(existing))
         return {"status": "duplicate", "package_arn": existing, **base}
 
     assert route.ingest is not None
@@ -105,13 +111,14 @@ def handle_drop(event: dict[str, Any], request_id: str, deps: IngestDeps) -> dic
             inference_specification=spec,
             approval_status=approval,
             provenance=provenance,
-            idempotency_key=request_id,
+            idempotency_key=str(record.get("execution") or request_id),
             description=f"Registered by ModelRelay from a drop of s3://{bucket}/{obj.key} (sha256 {report.sha256}).",
         )
     except BaseException:
         # Failed after claiming: free the claim now, so the retry, or a re-drive from the DLQ, registers the drop.
         deps.store.abandon_claim(claim_key, request_id)
         raise
+    deps.store.record_drop_package(prov_id, package_arn, request_id)
     deps.store.close_claim(claim_key, request_id, "Succeeded", package_arn)
     detail = {
         **base,
