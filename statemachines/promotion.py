@@ -220,7 +220,11 @@ def definition() -> dict[str, Any]:
             comment="Server-side copy into the hub bucket; find-or-create the hub package by provenance.",
         ),
         "RouteKind": _choice(
-            "$.plan.route_kind", {"mme": "StageOnMme", "endpoint": "RolloutToEndpoint"}, default="RolloutToEndpoint"
+            "$.plan.route_kind",
+            {"mme": "StageOnMme", "endpoint": "RolloutToEndpoint", "inference_component": "RolloutToEndpoint"},
+            default="RolloutToEndpoint",
+            comment="An inference component takes the rollout steps too (one lease per component; the "
+            "RolloutStep function acts on the component: CreateInferenceComponent / UpdateInferenceComponent).",
         ),
         "StageOnMme": _lambda(
             "StageOnMmeFunctionArn",
@@ -273,7 +277,7 @@ def definition() -> dict[str, Any]:
         # ---- go back ----
         "RestoreKind": _choice(
             "$.plan.route_kind",
-            {"mme": "MovePointerBack"},
+            {"mme": "MovePointerBack", "inference_component": "RolloutToEndpoint"},
             default="RolloutToEndpoint",
             comment="Rejected while serving, or a manual rollback: return to the previous approved version.",
         ),

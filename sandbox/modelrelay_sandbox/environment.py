@@ -41,6 +41,11 @@ CANARY_ALARMS = ("fraud-canary-5xx", "fraud-canary-latency")
 ROLLING_ENDPOINT = "fraud-rolling"
 ROLLING_EXCLUDED_ENDPOINT = "fraud-rolling-excluded"
 ROLLING_ALARM = "fraud-rolling-5xx"
+# An endpoint for inference components (no model in its variant: 2 x ml.m5.xlarge, managed instance scaling) shared
+# by the inference-component routes, and the alarm their route names (dimension InferenceComponentName).
+IC_ENDPOINT = "shared-ic"
+IC_GROUP = "fraud-ic"
+IC_ALARM = "fraud-ic-errors"
 # A real-shaped endpoint (VPC, network isolation, KMS key, data capture, 2 instances), created from the AWS-shaped
 # Describe*/ListTags responses in events/sagemaker/endpoint-vpc-kms/.
 VPC_ENDPOINT = "fraud-vpc"
@@ -221,6 +226,38 @@ def _seed_rolling_alarms(endpoint_url: str) -> None:
             {"Name": "EndpointName", "Value": ROLLING_ENDPOINT},
             {"Name": "VariantName", "Value": "AllTraffic"},
         ],
+    )
+
+
+def _seed_inference_component_endpoint(endpoint_url: str) -> None:
+    """An endpoint set up for inference components as realtime-endpoints-deploy-models.html shows: the config has
+    an ExecutionRoleArn and a variant with an instance type and count but no ModelName; and its routes' alarm."""
+    spoke = session()
+    sagemaker = spoke.client("sagemaker", endpoint_url=endpoint_url)
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"{IC_ENDPOINT}-config",
+        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker-execution",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "InstanceType": "ml.m5.xlarge",
+                "InitialInstanceCount": 2,
+                "ManagedInstanceScaling": {"Status": "ENABLED", "MinInstanceCount": 1, "MaxInstanceCount": 2},
+                "RoutingConfig": {"RoutingStrategy": "LEAST_OUTSTANDING_REQUESTS"},
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=IC_ENDPOINT, EndpointConfigName=f"{IC_ENDPOINT}-config")
+    spoke.client("cloudwatch", endpoint_url=endpoint_url).put_metric_alarm(
+        AlarmName=IC_ALARM,
+        Namespace="AWS/SageMaker",
+        MetricName="Invocation5XXErrors",
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        Dimensions=[{"Name": "InferenceComponentName", "Value": IC_GROUP}],
     )
 
 
@@ -416,6 +453,7 @@ def start(port: int | None = None, state_dir: Path | None = None, build_dir: Pat
         _seed_spoke_account(url)
         _seed_package_targets(url)
         _seed_rolling_alarms(url)
+        _seed_inference_component_endpoint(url)
         deployment = deploy_stack(
             session(),
             url,

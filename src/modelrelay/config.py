@@ -198,7 +198,84 @@ class EndpointTarget(_Strict):
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
 
 
-Target = Annotated[MmeTarget | EndpointTarget, Field(discriminator="kind")]
+class ComputeRequirements(_Strict):
+    """An inference component's reservation per copy (SageMaker ``InferenceComponentComputeResourceRequirements``,
+    field for field); SageMaker places a copy only on an instance with this much free."""
+
+    NumberOfCpuCoresRequired: float | None = Field(default=None, ge=0.25)
+    NumberOfAcceleratorDevicesRequired: float | None = Field(default=None, ge=1)
+    MinMemoryRequiredInMb: int = Field(ge=128)
+    MaxMemoryRequiredInMb: int | None = Field(default=None, ge=128)
+
+    def to_api(self) -> dict[str, object]:
+        return self.model_dump(exclude_none=True)
+
+
+class CopyBatchSize(_Strict):
+    """A rolling step of an inference component (``InferenceComponentCapacitySize``): copies, or a percent."""
+
+    type: Literal["COPY_COUNT", "CAPACITY_PERCENT"] = "COPY_COUNT"
+    value: int = Field(ge=1)
+
+    def to_api(self) -> dict[str, object]:
+        return {"Type": self.type, "Value": self.value}
+
+    def copies_of(self, total: int) -> int:
+        return self.value if self.type == "COPY_COUNT" else max(1, -(-total * self.value // 100))
+
+
+class ComponentRolloutConfig(_Strict):
+    """``InferenceComponentDeploymentConfig``: a rolling update of the component's copies, baked
+    ``wait_interval_seconds`` per batch while the alarms are watched (auto-rollback on ``ALARM``)."""
+
+    maximum_batch_size: CopyBatchSize = Field(default_factory=lambda: CopyBatchSize(type="COPY_COUNT", value=1))
+    rollback_maximum_batch_size: CopyBatchSize | None = None
+    wait_interval_seconds: int = Field(default=300, ge=0, le=3600)
+    maximum_execution_timeout_seconds: int = Field(default=3600, ge=600, le=28800)
+    # A component's metrics are its own (dimension InferenceComponentName): the route names the alarms to watch.
+    alarm_names: list[str] = Field(min_length=1, max_length=10)
+
+
+class InferenceComponentTarget(_Strict):
+    """A model as an inference component on a shared real-time endpoint (one component per route, or per group
+    with a ``component_name`` template using {group}/{match})."""
+
+    kind: Literal["inference_component"]
+    endpoint_name: str = Field(pattern=ENDPOINT_NAME_PATTERN)
+    variant_name: str = Field(default="AllTraffic", pattern=ENDPOINT_NAME_PATTERN)
+    component_name: str = Field(default="{group}", max_length=63)
+    compute: ComputeRequirements
+    copies: int = Field(default=1, ge=1, le=1000)
+    rollout: ComponentRolloutConfig
+
+    @field_validator("component_name")
+    @classmethod
+    def _safe_component_name(cls, value: str) -> str:
+        unknown = set(re.findall(r"\{([^}]*)\}", value)) - set(_PLACEHOLDER.findall(value))
+        if unknown:
+            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}: use {{group}} or {{match}}")
+        if not re.match(ENDPOINT_NAME_PATTERN, _PLACEHOLDER.sub("a", value)):
+            raise ValueError(f"String should match pattern '{ENDPOINT_NAME_PATTERN}' (placeholders aside)")
+        return value
+
+    @property
+    def is_template(self) -> bool:
+        return bool(_PLACEHOLDER.search(self.component_name))
+
+    @model_validator(mode="after")
+    def _timeout_covers_batches(self) -> InferenceComponentTarget:
+        rollout = self.rollout
+        batches = -(-self.copies // rollout.maximum_batch_size.copies_of(self.copies))
+        needed = batches * rollout.wait_interval_seconds
+        if rollout.maximum_execution_timeout_seconds <= needed:
+            raise ValueError(
+                f"rollout.maximum_execution_timeout_seconds ({rollout.maximum_execution_timeout_seconds}) must exceed "
+                f"the bakes of {batches} batch(es) of copies ({needed} s)"
+            )
+        return self
+
+
+Target = Annotated[MmeTarget | EndpointTarget | InferenceComponentTarget, Field(discriminator="kind")]
 
 
 @lru_cache(maxsize=256)
@@ -254,6 +331,11 @@ class Route(_Strict):
                     f"pattern '{self.pattern}' gives every matched group the same model_name '{target.model_name}'; "
                     "use a template such as '{match}' or '{group}'"
                 )
+            if isinstance(target, InferenceComponentTarget) and not target.is_template:
+                raise ValueError(
+                    f"pattern '{self.pattern}' gives every matched group the same component_name "
+                    f"'{target.component_name}'; use a template such as '{{match}}' or '{{group}}'"
+                )
         return self
 
     @property
@@ -282,12 +364,22 @@ class Route(_Strict):
                     f"{MODEL_NAME_PATTERN}"
                 )
             target = target.model_copy(update={"model_name": rendered})
+        if isinstance(target, InferenceComponentTarget) and target.is_template:
+            rendered = render_model_name(target.component_name, group, matches)
+            if not re.match(ENDPOINT_NAME_PATTERN, rendered):
+                raise ConfigError(
+                    f"route '{self.name}' gives group '{group}' the inference component name '{rendered}', which "
+                    f"does not match {ENDPOINT_NAME_PATTERN}"
+                )
+            target = target.model_copy(update={"component_name": rendered})
         return self.model_copy(update={"model_package_group": group, "target": target})
 
     @property
     def model_name(self) -> str:
         if isinstance(self.target, MmeTarget) and self.target.model_name:
             return self.target.model_name
+        if isinstance(self.target, InferenceComponentTarget) and not self.target.is_template:
+            return self.target.component_name
         return self.model_package_group or str(self.pattern)
 
     def with_model_name(self, model_name: str) -> Route:

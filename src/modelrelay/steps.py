@@ -28,7 +28,7 @@ ENDPOINT_CHANGING_STEPS: frozenset[str] = frozenset({"StartRollout", "CheckRollo
 ROLLOUT_STEPS: frozenset[str] = ENDPOINT_CHANGING_STEPS | {"RolloutToEndpoint"}
 
 Decision = Literal["promote", "skip", "duplicate", "ignore", "restore"]
-RouteKind = Literal["mme", "endpoint", "none"]
+RouteKind = Literal["mme", "endpoint", "inference_component", "none"]
 RolloutAction = Literal["acquire", "start", "check", "finish", "release"]
 RolloutStatus = Literal["Acquired", "Superseded", "InProgress", "Succeeded", "RolledBack", "Failed"]
 Outcome = Literal["Succeeded", "Skipped", "RolledBack", "Failed"]
@@ -184,6 +184,9 @@ class RolloutState(_Model):
     fired_alarms: list[str] = Field(default_factory=list)
     failure_reason: str | None = None
     restore_to: ServingRecord | None = None
+    # Inference-component routes: the component, and the model it served before this rollout (None: created now).
+    component_name: str | None = None
+    old_model: str | None = None
     finished: bool = False
     status_not_recorded_on: list[str] = Field(default_factory=list)
 

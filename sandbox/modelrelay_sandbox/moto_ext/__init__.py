@@ -90,6 +90,11 @@ credentials (Basic / API key), retries and rate limit; moto calls them only on r
   driven by DescribeEndpoint polls (``configure(polls=3)``) or time (``configure(time_scale=...)``).
   Also fixes moto's UpdateEndpointWeightsAndCapacities (stuck ``Updating``) and DescribeEndpoint's variants.
 
+``sagemaker_inference_components`` — SageMaker inference components (moto lacks every action): Create/Update/
+Describe/Delete/ListInferenceComponents with AWS's validation, ``Creating``/``Updating`` → ``InService`` by polls,
+rolling-update alarm rollback (``InService`` on the old specification with a ``FailureReason``), and
+``fail-deployment``/``fail-rollback`` failure injection as for endpoints.
+
 ``sagemaker_model_apis`` — SageMaker model and endpoint-config APIs as AWS answers them:
 
 * **Duplicate names fail** on CreateModel / CreateEndpointConfig; moto silently replaces them.
@@ -171,6 +176,7 @@ def apply_all() -> None:
         s3_eventbridge,
         sagemaker_endpoints,
         sagemaker_events,
+        sagemaker_inference_components,
         sagemaker_model_apis,
         sagemaker_package_status,
         sagemaker_resource_fields,
@@ -185,6 +191,7 @@ def apply_all() -> None:
         api_destinations.apply()
         sagemaker_events.apply()
         sagemaker_endpoints.apply()
+        sagemaker_inference_components.apply()
         sagemaker_model_apis.apply()
         sagemaker_resource_fields.apply()
         sagemaker_package_status.apply()

@@ -327,3 +327,37 @@ def package_status(sagemaker: SageMakerClient, package_arn: str) -> tuple[str, s
         if item.get("Status") != "Completed"
     ]
     return str(described.get("ModelPackageStatus") or "Completed"), "; ".join(problems)
+
+
+# ---------- inference components (API_CreateInferenceComponent, API_UpdateInferenceComponent) ----------
+def describe_inference_component(sagemaker: SageMakerClient, name: str) -> dict[str, Any] | None:
+    return _or_none(sagemaker.describe_inference_component, InferenceComponentName=name)
+
+
+def endpoint_inference_components(sagemaker: SageMakerClient, endpoint: str) -> list[dict[str, Any]]:
+    """Every inference component on ``endpoint``, described (their reservations and copy counts)."""
+    found: list[dict[str, Any]] = []
+    for page in sagemaker.get_paginator("list_inference_components").paginate(EndpointNameEquals=endpoint):
+        for summary in page.get("InferenceComponents", []):
+            described = describe_inference_component(sagemaker, summary["InferenceComponentName"])
+            if described is not None:
+                found.append(described)
+    return found
+
+
+def create_inference_component(sagemaker: SageMakerClient, **params: Any) -> None:
+    sagemaker.create_inference_component(**params)
+
+
+def update_inference_component(sagemaker: SageMakerClient, **params: Any) -> None:
+    sagemaker.update_inference_component(**params)
+
+
+def delete_inference_component(sagemaker: SageMakerClient, name: str) -> None:
+    """Delete a component; an already deleted one is fine."""
+    _or_none(sagemaker.delete_inference_component, InferenceComponentName=name)
+
+
+def delete_model(sagemaker: SageMakerClient, name: str | None) -> None:
+    if name:
+        _or_none(sagemaker.delete_model, ModelName=name)

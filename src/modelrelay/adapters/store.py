@@ -8,6 +8,7 @@ Every record kind lives here, and no other module calls DynamoDB:
 - ``pointer#<endpoint>#<model>`` (**pointer**): the current TargetModel of an MME model and the previous ones
   (newest first), so a rollback is one pointer move. Clients read it with one ``GetItem``.
 - ``lease#<endpoint>`` (**lease**): the one promotion allowed to roll a real-time endpoint, with an expiry.
+- ``icserving#<endpoint>#<component>``: the same for one inference component (its model, winners kept).
 - ``serving#<endpoint>`` (**serving**): what won the last rollout of a real-time endpoint and the previous
   winners (a rollback's candidates).
 - ``hubpackage#<provenance id>`` (**hub package**): the hub package a source package and its exact bytes became,
@@ -305,6 +306,24 @@ class Store:
         values["history"] = [old.model_dump(exclude_none=True) for old in history]
         if baseline is not None:
             values["baseline"] = baseline.model_dump(exclude_none=True)
+        self.dynamodb.put_item(TableName=self.table, Item=_item(values))
+
+    # ---------- what serves an inference component (one record per component, like serving#) ----------
+    def read_component_serving(self, endpoint: str, component: str) -> tuple[ServingRecord | None, list[ServingRecord]]:
+        """(current winner, previous winners newest first) of inference component ``component`` on ``endpoint``;
+        ``config_name`` holds the component's name, ``model_name`` the model it serves."""
+        item = self._get(f"icserving#{endpoint}#{component}")
+        if not item or not item.get("config_name"):
+            return None, []
+        history = [ServingRecord.model_validate(old) for old in item.pop("history", []) or []]
+        item.pop("pk", None)
+        return ServingRecord.model_validate(item), history
+
+    def write_component_serving(
+        self, endpoint: str, component: str, current: ServingRecord, history: list[ServingRecord]
+    ) -> None:
+        values = {"pk": f"icserving#{endpoint}#{component}"} | current.model_dump(exclude_none=True)
+        values["history"] = [old.model_dump(exclude_none=True) for old in history]
         self.dynamodb.put_item(TableName=self.table, Item=_item(values))
 
     # ---------- the hub: which package a provenance became, who uses a hub object ----------

@@ -141,6 +141,9 @@ def _in_use(package_arn: str, plan: PromotionPlan, deps: PromotionDeps) -> bool:
         == package_arn
     ):
         return True
+    if plan.endpoint_name and plan.model_name and plan.route_kind == "inference_component":
+        serving, _ = deps.store.read_component_serving(plan.endpoint_name, plan.model_name)
+        return serving is not None and serving.hub_package_arn == package_arn
     if plan.endpoint_name and plan.route_kind == "endpoint":
         serving, _ = deps.store.read_serving(plan.endpoint_name)
         return serving is not None and serving.hub_package_arn == package_arn

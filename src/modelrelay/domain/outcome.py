@@ -98,7 +98,7 @@ def record_outcome(request: OutcomeRequest, deps: PromotionDeps) -> OutcomeResul
         "group": plan.group if plan else event_detail.get("ModelPackageGroupName"),
         "execution": execution,
     }
-    kind = "Rollout" if plan is not None and plan.route_kind == "endpoint" else "Promotion"
+    kind = "Rollout" if plan is not None and plan.route_kind in ("endpoint", "inference_component") else "Promotion"
     outcome: Outcome
     if failed:
         step, reason, sentence = _failure_details(request.failure)
@@ -172,6 +172,9 @@ def record_outcome(request: OutcomeRequest, deps: PromotionDeps) -> OutcomeResul
                 "previous_endpoint_config": rollout.old_config,
                 "strategy": rollout.strategy,
                 "polls": rollout.polls,
+                "inference_component": rollout.component_name,
+                "model": rollout.new_model,
+                "previous_model": rollout.old_model,
             }
             if outcome != "Succeeded":
                 detail["failed_step"] = "CheckRollout"

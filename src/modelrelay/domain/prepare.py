@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelrelay.adapters import s3, sagemaker
-from modelrelay.config import MmeTarget, Route
+from modelrelay.config import InferenceComponentTarget, MmeTarget, Route
 from modelrelay.domain.artifacts import plan_artifacts
 from modelrelay.domain.deps import PromotionDeps
 from modelrelay.domain.mme import mme_container, target_model
@@ -48,6 +48,12 @@ def resolved_route(group: str, deps: PromotionDeps, package_arn: str | None = No
     return route
 
 
+def route_kind_of(route: Route) -> RouteKind:
+    if isinstance(route.target, MmeTarget):
+        return "mme"
+    return "inference_component" if isinstance(route.target, InferenceComponentTarget) else "endpoint"
+
+
 def restore_plan(group: str, rejected_arn: str | None, reason: str, deps: PromotionDeps) -> PromotionPlan | None:
     """A plan to return the group's route to its previous approved version, if ``rejected_arn`` is what serves.
 
@@ -60,6 +66,10 @@ def restore_plan(group: str, rejected_arn: str | None, reason: str, deps: Promot
     if isinstance(route.target, MmeTarget):
         serving_arn = deps.store.current_target(route.target.endpoint_name, route.model_name).get("package_arn")
         kind = "mme"
+    elif isinstance(route.target, InferenceComponentTarget):
+        current, _ = deps.store.read_component_serving(route.target.endpoint_name, route.target.component_name)
+        serving_arn = current.package_arn if current else None
+        kind = "inference_component"
     else:
         current, _ = deps.store.read_serving(route.target.endpoint_name)
         serving_arn = current.package_arn if current else None
@@ -157,7 +167,7 @@ def _promotion(arn: str, group: str, description: dict[str, Any], deps: Promotio
         artifact=served,
         hub_key=s3.parse_s3_uri(serving.hub_uri)[1],
         model_name=route.model_name,
-        route_kind="mme" if isinstance(route.target, MmeTarget) else "endpoint",
+        route_kind=route_kind_of(route),
         endpoint_name=route.target.endpoint_name,
     )
     if isinstance(route.target, MmeTarget):

@@ -544,6 +544,10 @@ def _delete_loser(rollout: RolloutState, deps: RolloutDeps) -> None:
 def run(request: RolloutRequest, deps: RolloutDeps) -> RolloutState:
     """One step of the rollout, as named by the state machine's ``action``."""
     plan, execution = request.plan, request.execution
+    if plan.route_kind == "inference_component":  # the same steps, for one component of a shared endpoint
+        from modelrelay.domain import inference_component
+
+        return inference_component.run(request, deps)
     if request.action == "acquire":
         return acquire(plan, execution, deps)
     if request.action == "release":
