@@ -84,8 +84,10 @@ test-e2e: $(STAMP) ## End-to-end: the sandbox over HTTP, like a user
 	$(BIN)/pytest -q tests/e2e
 
 test: install lint typecheck validate build sandbox-build ## Everything CI runs: lint, types, template/ASL checks, sam build, all tests
-	# tests/ops runs its own sandbox, and moto's state is per process: it gets a pytest process of its own.
-	$(BIN)/pytest -q -n 2 --dist loadfile tests --ignore=tests/ops
+	# moto's state and the emulator's settings are per process: the product's sandbox (unit, integration, e2e),
+	# the emulator's own tests (each module its own server) and the operator command's sandbox run apart.
+	$(BIN)/pytest -q -n 2 --dist loadfile tests --ignore=tests/ops --ignore=tests/sandbox
+	$(BIN)/pytest -q -n 2 --dist loadfile tests/sandbox
 	$(BIN)/pytest -q tests/ops
 
 sandbox-build: $(STAMP) $(SAM_STAMP) ## sam build with the sandbox's routes, into .sandbox/build
