@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.table import Table
 
-from modelrelay.config import load_routing_config
+from modelrelay.config import InferenceComponentTarget, load_routing_config
 from modelrelay.derive import covers
 from modelrelay.errors import ConfigError
 from modelrelay.events import ManualRollbackRequest, RerunRequest
@@ -538,6 +538,9 @@ def _rollback_candidate(target: Target, kind: str, group: str) -> str | None:
     if kind == "mme":
         pointer = store.read_pointer(route.target.endpoint_name, route.model_name) or {}
         candidates = [old.get("package_arn") for old in pointer.get("history", [])]
+    elif isinstance(route.target, InferenceComponentTarget):
+        _, history = store.read_component_serving(route.target.endpoint_name, route.target.component_name)
+        candidates = [old.package_arn for old in history]
     else:
         _, history = store.read_serving(route.target.endpoint_name)
         candidates = [old.package_arn for old in history if old.group in (None, group)]

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from modelrelay.adapters.sagemaker import group_tag
 from modelrelay.adapters.store import Store
-from modelrelay.config import MmeTarget, Route
+from modelrelay.config import InferenceComponentTarget, MmeTarget, Route
 from modelrelay.derive import Matcher
 from modelrelay.ops.errors import ExitCode, UserError
 from modelrelay.ops.target import Target
@@ -309,6 +309,8 @@ def serving(target: Target, route: Route) -> dict[str, Any]:
             "previous": [old.get("target_model") for old in pointer.get("history", [])],
         }
         return result
+    if isinstance(route.target, InferenceComponentTarget):
+        return result | _component_serving(target, route.target)
     record, history = store(target).read_serving(route.target.endpoint_name)
     endpoint: dict[str, Any] = {}
     try:
@@ -333,6 +335,27 @@ def serving(target: Target, route: Route) -> dict[str, Any]:
         "previous": [old.config_name for old in history],
     }
     return result
+
+
+def _component_serving(target: Target, route_target: InferenceComponentTarget) -> dict[str, Any]:
+    """What an inference component runs (its record, and what DescribeInferenceComponent says)."""
+    name = route_target.component_name
+    record, history = store(target).read_component_serving(route_target.endpoint_name, name)
+    described: dict[str, Any] = {}
+    try:
+        described = target.client("sagemaker").describe_inference_component(InferenceComponentName=name)
+    except ClientError as error:
+        if _code(error) != "ValidationException":
+            raise
+    return {
+        "inference_component": name,
+        "component_status": described.get("InferenceComponentStatus"),
+        "model": (described.get("Specification") or {}).get("ModelName"),
+        "package_arn": record.package_arn if record else None,
+        "version": record.version if record else None,
+        "execution": record.execution if record else None,
+        "previous": [old.model_name for old in history],
+    }
 
 
 def route_for(target: Target, group: str) -> Route:
