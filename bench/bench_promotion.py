@@ -81,6 +81,13 @@ def thirty_minute_rollouts(fleet: int = 4) -> dict[str, dict[str, Any]]:
         # blue/green provisions a whole new fleet; ROLLING batches of 1 instance: each provisions 1, bakes 450 s,
         # then 1 old instance leaves; no termination wait
         "ROLLING": {"bakes": [bake // fleet] * fleet, "termination_wait_seconds": 0, "extra_instances_at_peak": 1},
+        # an inference component of ``fleet`` copies, batches of 1 copy: the new copy goes where preflight found
+        # room (no new instance unless managed instance scaling adds one), bakes 450 s, then 1 old copy leaves
+        "INFERENCE_COMPONENT": {
+            "bakes": [bake // fleet] * fleet,
+            "termination_wait_seconds": 0,
+            "extra_instances_at_peak": 0,
+        },
     }
     result = {}
     for mode, plan in plans.items():
@@ -96,6 +103,18 @@ def thirty_minute_rollouts(fleet: int = 4) -> dict[str, dict[str, Any]]:
             "endpoint_states": "InService -> Updating (x polls) -> InService on the new config",
             "rollback_states": "Updating -> RollingBack -> InService on the old config (FailureReason names the alarm)",
         }
+    result["INFERENCE_COMPONENT"] |= {
+        "extra_copies_at_peak": 1,
+        "component_states": "InService -> Updating (x polls; Specification stays the old model) -> InService on the "
+        "new model (a first promotion: Creating -> InService)",
+        "rollback_states": "Updating -> InService on the old model (FailureReason names the alarm)",
+        # DescribeEndpoint, DescribeEndpointConfig, DescribeInferenceComponent, ListInferenceComponents (+ one
+        # Describe per other component), DescribeAlarms, DescribeModel, DescribeModelPackage, CreateModel,
+        # UpdateInferenceComponent
+        "start_api_calls": "9 + the other components on the endpoint",
+        "wait_loop_api_calls_are": "Lambda Invoke, DescribeInferenceComponent, DynamoDB UpdateItem (lease) per poll",
+    }
+    del result["INFERENCE_COMPONENT"]["endpoint_states"]
     return result
 
 
