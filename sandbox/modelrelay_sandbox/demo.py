@@ -19,6 +19,7 @@ from modelrelay_sandbox import environment
 from modelrelay_sandbox.artifact_factory import good_artifact, malicious_traversal_artifact
 from modelrelay_sandbox.cli import BUILD_DIR, STATE_DIR
 from modelrelay_sandbox.environment import wait_for
+from modelrelay_sandbox.moto_ext.sagemaker_mme_invoke import FAIL_TO_LOAD_MARKER
 
 
 class Timeline:
@@ -200,12 +201,35 @@ def main() -> int:
         assert told, "no rolled-back notification"
         return f"RolledBack, endpoint back on {before}: {metadata['modelrelay:rollout-reason']}"
 
+    def step7() -> str:
+        before = resolve("NewYork_NY")
+        files = {"model.joblib": uuid.uuid4().bytes * 32, FAIL_TO_LOAD_MARKER: b"model_fn raises\n"}
+        data = good_artifact(files)
+        sha = hashlib.sha256(data).hexdigest()
+        drop("housing-newyork-ny", data)
+        package = package_for("housing-newyork-ny", sha)
+        promotion_outcome(package["ModelPackageArn"])  # the quiet execution of the PendingManualApproval event
+        notifications()
+        sagemaker.update_model_package(ModelPackageArn=package["ModelPackageArn"], ModelApprovalStatus="Approved")
+        promotion_outcome(package["ModelPackageArn"], count=2)
+        metadata = sagemaker.describe_model_package(ModelPackageName=package["ModelPackageArn"])[
+            "CustomerMetadataProperties"
+        ]
+        assert metadata["modelrelay:reason"] == "mme_model_failed_to_load", metadata
+        assert resolve("NewYork_NY") == before, resolve("NewYork_NY")
+        key = f"{out['mme']['prefix']}NewYork_NY/{package['ModelPackageVersion']}-{sha[:12]}.tar.gz"
+        assert "Contents" not in s3.list_objects_v2(Bucket=out["mme"]["bucket"], Prefix=key), key
+        told = [b for b in notifications() if "mme_model_failed_to_load" in b]
+        assert told and "Failed to load model" in told[0], "no notification quoting the endpoint"
+        return f"refused (mme_model_failed_to_load): NewYork_NY still -> {before}; {key} removed; notified"
+
     timeline.step("1. drop a tar.gz for housing-newyork-ny (manual approval)", step1)
     timeline.step("2. approve it in the registry -> promotion", step2)
     timeline.step("3. drop a tar.gz for housing-chicago-il (auto-approve)", step3)
     timeline.step("4. drop a malicious tar.gz (member with ../)", step4)
     timeline.step("5. approve a package on the canary route -> guarded rollout", step5)
     timeline.step("6. approve another, with an alarm in ALARM during the bake", step6)
+    timeline.step("7. approve a NewYork_NY model its MME container cannot load -> smoke check refuses it", step7)
     scenario = time.monotonic() - t0
     # What an operator sees afterwards: `modelrelay status` (the same command works on AWS with --stack-name).
     from modelrelay.ops.cli import main as modelrelay

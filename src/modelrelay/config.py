@@ -82,6 +82,23 @@ def render_model_name(template: str, group: str, matches: tuple[str, ...]) -> st
     return _PLACEHOLDER.sub(value, template)
 
 
+class SmokeCheck(_Strict):
+    """Invoke the MME with the new TargetModel before its pointer moves (this also loads and warms it): the pointer
+    moves only on a 2xx answer within ``timeout_seconds``. The request body is ``payload`` (sent with
+    ``content_type``) or, with ``use_sample_payload_url``, the object at the package's ``SamplePayloadUrl``."""
+
+    payload: str | None = Field(default=None, max_length=6 * 1024 * 1024)
+    content_type: str = Field(default="application/json", min_length=1, max_length=1024)
+    use_sample_payload_url: bool = False
+    timeout_seconds: float = Field(default=60, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _one_payload(self) -> SmokeCheck:
+        if (self.payload is None) == (not self.use_sample_payload_url):
+            raise ValueError("give exactly one of payload (inline) or use_sample_payload_url: true")
+        return self
+
+
 class MmeTarget(_Strict):
     kind: Literal["mme"]
     endpoint_name: str = Field(pattern=ENDPOINT_NAME_PATTERN)
@@ -93,6 +110,8 @@ class MmeTarget(_Strict):
     # A tag on the source model package group whose value, when present, is the model name (checked against
     # MODEL_NAME_PATTERN when the promotion reads it); without the tag the template (or the group) is used.
     model_name_tag: str | None = Field(default=None, pattern=TAG_KEY_PATTERN)
+    # Invoke the new TargetModel before the pointer moves; without it the pointer moves after the copy.
+    smoke: SmokeCheck | None = None
 
     @field_validator("model_name")
     @classmethod

@@ -5,6 +5,7 @@
   within EventBridge's default event-pattern size quota of 2,048 characters
   (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html): when the list would not fit, names are
   cut to shared prefixes (a broader filter; PreparePromotion ends a group that matches no route quietly);
+- the ARNs of the MMEs StageOnMme may invoke for a smoke check (its ``sagemaker:InvokeEndpoint`` statement);
 - the defaults of the bucket parameters (``SourceArtifactBuckets``, ``MmeArtifactBuckets``), each within
   CloudFormation's 4,096-byte parameter value quota
   (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html).
@@ -119,7 +120,16 @@ def _blocks(config: RoutingConfig) -> dict[str, list[str]]:
             "  Description: Buckets holding the multi-model endpoints' prefixes ModelRelay stages into; derived "
             "from the MME routes' target.bucket.",
         ],
+        "mme-endpoint-arns": [f"- !Sub {json.dumps(arn)}" for arn in mme_endpoint_arns(config)],
     }
+
+
+def mme_endpoint_arns(config: RoutingConfig) -> list[str]:
+    """The MMEs StageOnMme may invoke for a smoke check (``sagemaker:InvokeEndpoint``), one ARN each (SageMaker
+    ARNs carry names in lower case); a placeholder that matches no endpoint when no route is an MME route."""
+    names = sorted({r.target.endpoint_name.lower() for r in config.routes if r.target.kind == "mme"})
+    prefix = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:endpoint/"
+    return [prefix + name for name in names or ["modelrelay-no-mme-route"]]
 
 
 def apply(template: str, config: RoutingConfig) -> str:

@@ -142,3 +142,11 @@ class MmeCannotServe(ModelRelayError):
     (``pipeline_mismatch``, ``mme_container_ambiguous``, ``mme_uncompressed_artifact``, ``mme_not_multi_model``)."""
 
     reason = "mme_cannot_serve"
+
+
+class MmeSmokeFailed(ModelRelayError):
+    """The MME's answer to the route's smoke check (``InvokeEndpoint`` with the new ``TargetModel``) was not a 2xx
+    within the time limit: ``mme_model_failed_to_load`` (the container could not load the model) or
+    ``mme_smoke_failed`` (it loaded but answered an error, or too slowly). The pointer did not move."""
+
+    reason = "mme_smoke_failed"

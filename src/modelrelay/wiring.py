@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from modelrelay.adapters import clients
+from modelrelay.adapters import clients, runtime
 from modelrelay.adapters.store import Store
 from modelrelay.config import routing, settings
 from modelrelay.domain.deps import PromotionDeps, RolloutDeps
@@ -27,7 +27,13 @@ def _hub(s3: clients.S3Client, sagemaker: clients.SageMakerClient) -> Callable[[
 def promotion_deps() -> PromotionDeps:
     s3, sagemaker = clients.client("s3"), clients.client("sagemaker")
     return PromotionDeps(
-        settings=settings(), routing=routing(), s3=s3, sagemaker=sagemaker, store=_store(), hub=_hub(s3, sagemaker)
+        settings=settings(),
+        routing=routing(),
+        s3=s3,
+        sagemaker=sagemaker,
+        store=_store(),
+        hub=_hub(s3, sagemaker),
+        runtime=clients.client("sagemaker-runtime", config=runtime.RUNTIME_CONFIG),
     )
 
 

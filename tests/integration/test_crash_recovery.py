@@ -58,6 +58,7 @@ def deps_for(stack: Stack, **overrides: Any) -> PromotionDeps:
         "sagemaker": stack.client("sagemaker"),
         "store": Store(overrides.pop("dynamodb", stack.client("dynamodb")), out["state_table"]),
         "hub": lambda: hub,
+        "runtime": stack.client("sagemaker-runtime"),
     }
     return PromotionDeps(**(values | overrides))
 

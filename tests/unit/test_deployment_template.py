@@ -96,3 +96,23 @@ def test_the_hub_role_may_read_the_ingest_bucket() -> None:
     (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Principal"] == {"AWS": {"Ref": "HubRoleArn"}}
     assert statement["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+
+
+def test_stage_on_mme_may_invoke_only_the_routes_mmes() -> None:
+    # Given the routes' MME endpoints, Then StageOnMme's smoke-check statement names exactly those, and no other
+    # statement of any function grants sagemaker:InvokeEndpoint
+    from modelrelay.config import load_routing_config
+
+    routes = load_routing_config(REPO / "config" / "routes.json").routes
+    names = sorted({r.target.endpoint_name.lower() for r in routes if r.target.kind == "mme"})
+    (smoke,) = [s for s in _statements("StageOnMmeFunction") if s.get("Sid") == "SmokeCheckTheRoutesMmes"]
+    assert smoke["Action"] == "sagemaker:InvokeEndpoint"
+    assert [arn["Fn::Sub"].rsplit("/", 1)[1] for arn in smoke["Resource"]] == names
+    granted = [
+        (name, s.get("Sid"))
+        for name, resource in TEMPLATE["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for s in (resource["Properties"].get("Policies") or [{}])[0].get("Statement", [])
+        if isinstance(s, dict) and "InvokeEndpoint" in json.dumps(s.get("Action"))
+    ]
+    assert granted == [("StageOnMmeFunction", "SmokeCheckTheRoutesMmes")]

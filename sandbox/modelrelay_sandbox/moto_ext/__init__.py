@@ -109,6 +109,10 @@ rolling-update alarm rollback (``InService`` on the old specification with a ``F
   and ``InferenceExecutionConfig``, an endpoint config's ``VpcConfig``, ``ExecutionRoleArn``,
   ``EnableNetworkIsolation``, ``ShadowProductionVariants``, ``MetricsConfig``...; moto keeps a handful.
 
+``sagemaker_mme_invoke`` — InvokeEndpoint with ``TargetModel`` on a multi-model endpoint finds the artifact under
+the model's ``ModelDataUrl`` prefix and loads it (a gzip+tar that opens, without the ``MODELRELAY_FAIL_TO_LOAD``
+marker member), answering SageMaker's ``ValidationError``/``ModelError`` otherwise; moto answers a canned body.
+
 ``sagemaker_package_status`` — opt-in: new packages ``InProgress`` for N DescribeModelPackage calls
 (``configure(describes=N, group=...)``); moto makes every package ``Completed`` at once.
 
@@ -177,6 +181,7 @@ def apply_all() -> None:
         sagemaker_endpoints,
         sagemaker_events,
         sagemaker_inference_components,
+        sagemaker_mme_invoke,
         sagemaker_model_apis,
         sagemaker_package_status,
         sagemaker_resource_fields,
@@ -195,6 +200,7 @@ def apply_all() -> None:
         sagemaker_model_apis.apply()
         sagemaker_resource_fields.apply()
         sagemaker_package_status.apply()
+        sagemaker_mme_invoke.apply()
         cloudwatch_alarm_history.apply()
         s3_eventbridge.apply()
         cloudformation.apply()

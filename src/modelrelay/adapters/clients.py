@@ -29,8 +29,8 @@ SDK_CONFIG = Config(
 )
 
 
-def client(service: str, session: boto3.Session | None = None) -> Any:
-    return (session or boto3.Session()).client(service, config=SDK_CONFIG)
+def client(service: str, session: boto3.Session | None = None, config: Config | None = None) -> Any:
+    return (session or boto3.Session()).client(service, config=config or SDK_CONFIG)
 
 
 @dataclass

@@ -26,6 +26,7 @@ class PromotionDeps:
     sagemaker: SageMakerClient
     store: Store
     hub: Callable[[], HubClients]  # this account's clients, or the hub role's (refreshed before they expire)
+    runtime: Any = None  # sagemaker-runtime (the MME smoke check's InvokeEndpoint)
 
 
 @dataclass

@@ -9,10 +9,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from modelrelay.adapters import s3, sagemaker
+from modelrelay.adapters import runtime, s3, sagemaker
+from modelrelay.config import MmeTarget, SmokeCheck
 from modelrelay.domain.deps import PromotionDeps
 from modelrelay.domain.hub import pinned_source
-from modelrelay.errors import MmeCannotServe, NothingToRollBack
+from modelrelay.errors import MmeCannotServe, MmeSmokeFailed, NothingToRollBack
 from modelrelay.observability import logger
 from modelrelay.steps import HubResult, MmeResult, PackageArtifact, PromotionPlan
 
@@ -107,7 +108,8 @@ def _check_pipeline(
 
 
 def stage_on_mme(plan: PromotionPlan, hub: HubResult | None, execution: str, deps: PromotionDeps) -> MmeResult:
-    """Copy to the immutable versioned MME key, then move the model's current TargetModel pointer to it."""
+    """Copy to the immutable versioned MME key; on a route with a smoke check, invoke the MME with the new
+    TargetModel; then move the model's current TargetModel pointer to it."""
     assert plan.artifact and plan.mme_bucket and plan.mme_key and plan.target_model and plan.model_name
     assert plan.endpoint_name
     created = s3.copy_immutable(
@@ -118,6 +120,7 @@ def stage_on_mme(plan: PromotionPlan, hub: HubResult | None, execution: str, dep
         plan.artifact.sha256,
         created_by=execution,
     )
+    _smoke_check(plan, deps)
     target = {
         "target_model": plan.target_model,
         "s3_uri": f"s3://{plan.mme_bucket}/{plan.mme_key}",
@@ -136,6 +139,81 @@ def stage_on_mme(plan: PromotionPlan, hub: HubResult | None, execution: str, dep
         created_mme_object=created,
         pointer_moved=moved,
         previous_target_model=(previous or {}).get("target_model"),
+    )
+
+
+# SageMaker Runtime's own signs that the container could not load the model (not that it answered badly):
+# ValidationError "Failed to download model data(bucket: …, key: …)", or a ModelError whose original status is
+# 507 (the container is out of memory or other resources for the model) or whose message says it failed to load.
+_LOAD_WORDS = ("download model data", "failed to load", "load model", "loading the model", "unable to load")
+
+
+def _failed_to_load(answer: runtime.Invocation) -> bool:
+    text = f"{answer.message} {answer.original_message or ''}".lower()
+    if answer.error_code == "ValidationError":
+        return "model data" in text or any(word in text for word in _LOAD_WORDS)
+    if answer.error_code in ("ModelError", "ModelNotReadyException"):
+        return answer.original_status == 507 or any(word in text for word in _LOAD_WORDS)
+    return False
+
+
+def _smoke_body(check: SmokeCheck, plan: PromotionPlan, deps: PromotionDeps) -> bytes:
+    if check.payload is not None:
+        return check.payload.encode()
+    url = sagemaker.describe(deps.sagemaker, plan.package_arn).get("SamplePayloadUrl")
+    found = s3.head(deps.s3, *s3.parse_s3_uri(url)) if url else None
+    if found is None:
+        raise MmeSmokeFailed(
+            f"the route's smoke check uses the package's SamplePayloadUrl, which is {url or 'not set'}"
+            + (" and does not exist" if url else ""),
+            reason="mme_smoke_failed",
+        )
+    return bytes(s3.open_stream(deps.s3, found).read())
+
+
+def _smoke_check(plan: PromotionPlan, deps: PromotionDeps) -> None:
+    """Invoke the MME with the new TargetModel (loading and warming it); return only on a 2xx within the limit.
+
+    ``ModelNotReadyException`` (the MME is still downloading or loading the model) is tried again until the
+    limit; every other error ends the promotion with the endpoint's own words.
+    """
+    assert plan.group and plan.endpoint_name and plan.target_model
+    target = deps.routing.route_for(plan.group).target
+    check = target.smoke if isinstance(target, MmeTarget) else None
+    if check is None:
+        return
+    body = _smoke_body(check, plan, deps)
+    deadline = time.monotonic() + check.timeout_seconds
+    pause = 0.2
+    while True:
+        answer = runtime.invoke(deps.runtime, plan.endpoint_name, plan.target_model, body, check.content_type)
+        late = time.monotonic() > deadline
+        if answer.ok and not late:
+            logger.info("smoke check passed", extra={"target_model": plan.target_model, "seconds": answer.seconds})
+            return
+        if answer.error_code == "ModelNotReadyException" and not late:
+            time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
+            pause = min(pause * 2, 5.0)
+            continue
+        break
+    said = answer.message + (f" (original status {answer.original_status})" if answer.original_status else "")
+    said += f"; log stream {answer.log_stream_arn}" if answer.log_stream_arn else ""
+    where = f"{plan.endpoint_name} (TargetModel {plan.target_model})"
+    if answer.error_code == "ModelNotReadyException" or _failed_to_load(answer):
+        raise MmeSmokeFailed(
+            f"the MME {where} could not load the model: {answer.error_code}: {said}; the pointer did not move",
+            reason="mme_model_failed_to_load",
+        )
+    if answer.ok or answer.timed_out:
+        raise MmeSmokeFailed(
+            f"the MME {where} did not answer the smoke check within {check.timeout_seconds:g} s "
+            f"({answer.seconds:.1f} s); the pointer did not move",
+            reason="mme_smoke_failed",
+        )
+    raise MmeSmokeFailed(
+        f"the MME {where} answered the smoke check with {answer.error_code} ({answer.status}): {said}; "
+        "the pointer did not move",
+        reason="mme_smoke_failed",
     )
 
 
