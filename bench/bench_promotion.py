@@ -44,7 +44,12 @@ def operation(environ: dict[str, Any]) -> str:
     return f"{service}:{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '').split('/')[1][:20] and '/<key>'}"
 
 
-GROUPS = {"mme": "housing-newyork-ny", "endpoint": "fraud-realtime", "rolling": "fraud-realtime-rolling"}
+GROUPS = {
+    "mme": "housing-newyork-ny",
+    "endpoint": "fraud-realtime",
+    "rolling": "fraud-realtime-rolling",
+    "shadow": "fraud-realtime-shadow",
+}
 
 
 def canary_cost(bake_seconds: int, termination_wait_seconds: int) -> dict[str, int]:
@@ -115,7 +120,38 @@ def thirty_minute_rollouts(fleet: int = 4) -> dict[str, dict[str, Any]]:
         "wait_loop_api_calls_are": "Lambda Invoke, DescribeInferenceComponent, DynamoDB UpdateItem (lease) per poll",
     }
     del result["INFERENCE_COMPONENT"]["endpoint_states"]
+    result["SHADOW_THEN_CANARY"] = shadow_first(fleet, result["CANARY"])
     return result
+
+
+def shadow_first(fleet: int, canary: dict[str, Any], bake: int = 1800, switch_seconds: int = 600) -> dict[str, Any]:
+    """A 30-minute shadow phase, then the 30-minute canary above. Adding and removing the shadow variant are each an
+    UpdateEndpoint without a DeploymentConfig, assumed to take ``switch_seconds`` (new instances for the shadow;
+    SageMaker publishes no figure); each phase polls with the rollout's backoff (15 s, x1.5, 300 s cap), the bake
+    ending on time. Each shadow poll: Wait, CheckShadow, ShadowSettled; Lambda Invoke, DescribeEndpoint, the lease
+    renewal, and during the bake DescribeAlarms + DescribeAlarmHistory for each of the 2 default shadow alarms."""
+    provisioning = canary_cost(switch_seconds, 0)["polls"]
+    baking = canary_cost(bake, 0)["polls"]
+    removal = canary_cost(switch_seconds, 0)["polls"]
+    polls = provisioning + baking + removal
+    return {
+        "fleet": fleet,
+        "shadow_seconds": bake,
+        "shadow_instances": fleet,
+        "shadow_polls": {"provisioning": provisioning, "baking": baking, "removing": removal},
+        "shadow_wait_loop_transitions": polls * 3,
+        "shadow_api_calls": polls * CALLS_PER_POLL + baking * 4 + 2,  # + the two UpdateEndpoint calls
+        "shadow_start_api_calls": "DescribeEndpoint, DescribeEndpointConfig, DescribeAlarms (route alarms), "
+        "DescribeModel, DescribeModelPackage, CreateModel, PutMetricAlarm x2, DescribeEndpointConfig, ListTags, "
+        "CreateEndpointConfig (ShadowProductionVariants), UpdateEndpoint",
+        "endpoint_states": "InService (config A) -> Updating (x polls) -> InService on A+shadow (bake, alarms "
+        "watched) -> Updating -> InService on A -> the canary: Updating -> InService on the new config",
+        "shadow_failure_states": "alarm: InService on A+shadow -> Updating -> InService on A (Failed/shadow_alarm); "
+        "fleet: Updating -> InService on A with FailureReason (Failed/shadow_failed)",
+        "then": {k: canary[k] for k in ("polls", "wait_loop_transitions", "wait_loop_api_calls")},
+        "total_wait_loop_transitions": polls * 3 + canary["wait_loop_transitions"],
+        "extra_instances_at_peak": fleet,
+    }
 
 
 def main() -> int:

@@ -243,7 +243,40 @@ def definition() -> dict[str, Any]:
             retry=(LEASE_RETRY,),
             comment="One rollout per endpoint: a lease (conditional write with expiry).",
         ),
-        "LeaseOutcome": _choice("$.rollout.status", {"Superseded": "RecordOutcome"}, default="StartRollout"),
+        "LeaseOutcome": _choice(
+            "$.rollout.status",
+            {"Superseded": "RecordOutcome", "ShadowFirst": "StartShadow"},
+            default="StartRollout",
+            comment="A route with rollout.shadow runs the new model as a shadow variant before the rollout.",
+        ),
+        "StartShadow": _rollout(
+            "shadow_start",
+            "$.rollout",
+            "WaitForShadow",
+            "ShadowStartFailed",
+            retry=(HUB_PACKAGE_RETRY,),
+            comment="Preflight (one production variant, no serverless/async, no shadow yet), then model + a config "
+            "with the new model as ShadowProductionVariants + UpdateEndpoint: production keeps serving.",
+        ),
+        "WaitForShadow": {
+            "Type": "Wait",
+            "Comment": "Shadow provisioning polled with backoff; the bake waited in steps that end on time.",
+            "SecondsPath": "$.rollout.wait_seconds",
+            "Next": "CheckShadow",
+        },
+        "CheckShadow": _rollout(
+            "shadow_check",
+            "$.rollout",
+            "ShadowSettled",
+            "ShadowCheckFailed",
+            comment="DescribeEndpoint + the shadow's alarms: bake, then return the endpoint to its original config "
+            "(passed, or shadow_alarm / shadow_failed).",
+        ),
+        "ShadowSettled": _choice(
+            "$.rollout.status",
+            {"ShadowInProgress": "WaitForShadow", "ShadowPassed": "StartRollout"},
+            default="FinishRollout",
+        ),
         "StartRollout": _rollout(
             "start",
             "$.rollout",
@@ -296,6 +329,8 @@ def definition() -> dict[str, Any]:
         "StageFailed": _failed("StageOnMme", "RecordOutcome"),
         "MovePointerBackFailed": _failed("MovePointerBack", "RecordOutcome"),
         "RolloutFailed": _failed("RolloutToEndpoint", "ReleaseLease"),
+        "ShadowStartFailed": _failed("StartShadow", "ReleaseLease"),
+        "ShadowCheckFailed": _failed("CheckShadow", "ReleaseLease"),
         "RolloutStartFailed": _failed("StartRollout", "ReleaseLease"),
         "RolloutCheckFailed": _failed("CheckRollout", "ReleaseLease"),
         "RolloutFinishFailed": _failed("FinishRollout", "ReleaseLease"),

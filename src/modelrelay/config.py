@@ -158,6 +158,21 @@ class BatchSize(_Strict):
         return {"Type": self.type, "Value": self.value}
 
 
+class ShadowConfig(_Strict):
+    """Shadow first: before the guarded rollout, the new model runs as the endpoint's shadow variant
+    (``ShadowProductionVariants``: SageMaker copies ``sampling_percent`` of production requests to it and discards
+    its responses) for ``duration_seconds``, while its alarms must stay OK. ``alarm_names`` watch the shadow variant
+    (dimension ``VariantName`` = ``variant_name``); with none, ModelRelay creates 5XX and p99 latency alarms on it
+    from ``default_alarms``."""
+
+    duration_seconds: int = Field(default=1800, ge=1, le=14400)
+    sampling_percent: int = Field(default=100, ge=1, le=100)
+    variant_name: str = Field(default="modelrelay-shadow", pattern=r"^[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?$")
+    instance_count: int | None = Field(default=None, ge=1)  # None: as many as the production variant
+    alarm_names: list[str] = Field(default_factory=list, max_length=10)
+    default_alarms: AlarmDefaults = Field(default_factory=AlarmDefaults)
+
+
 class RolloutConfig(_Strict):
     """SageMaker deployment guardrails for a real-time endpoint route: blue/green (``CANARY``, ``LINEAR``,
     ``ALL_AT_ONCE``) or ``ROLLING`` (``RollingUpdatePolicy``: the fleet replaced in batches)."""
@@ -174,6 +189,26 @@ class RolloutConfig(_Strict):
     rollback_maximum_batch_size: BatchSize | None = None
     alarm_names: list[str] = Field(default_factory=list, max_length=10)
     default_alarms: AlarmDefaults = Field(default_factory=AlarmDefaults)
+    # Optional: the new model first runs as a shadow variant (blue/green strategies only, see ShadowConfig).
+    shadow: ShadowConfig | None = None
+
+    @model_validator(mode="after")
+    def _shadow_fits(self) -> RolloutConfig:
+        if self.shadow is None:
+            return self
+        if self.strategy == "ROLLING":
+            raise ValueError(
+                "shadow: a shadow phase is offered before blue/green strategies (CANARY, LINEAR, ALL_AT_ONCE)"
+            )
+        # The shadow phase and the rollout share one lease and one wait budget (the state machine's longest rollout).
+        longest = type(self).model_fields["maximum_execution_timeout_seconds"].metadata
+        limit = next(int(rule.le) for rule in longest if getattr(rule, "le", None) is not None)
+        if self.shadow.duration_seconds + self.maximum_execution_timeout_seconds > limit:
+            raise ValueError(
+                f"shadow.duration_seconds ({self.shadow.duration_seconds}) + maximum_execution_timeout_seconds "
+                f"({self.maximum_execution_timeout_seconds}) must be at most {limit} s"
+            )
+        return self
 
     @model_validator(mode="after")
     def _batch_sizes_in_range(self) -> RolloutConfig:

@@ -19,18 +19,32 @@ StepName = Literal[
     "StageOnMme",
     "MovePointerBack",
     "RolloutToEndpoint",
+    "StartShadow",
+    "CheckShadow",
     "StartRollout",
     "CheckRollout",
     "FinishRollout",
 ]
 # Failures at these steps may come after UpdateEndpoint was accepted: the endpoint may already use the hub package.
-ENDPOINT_CHANGING_STEPS: frozenset[str] = frozenset({"StartRollout", "CheckRollout", "FinishRollout"})
+ENDPOINT_CHANGING_STEPS: frozenset[str] = frozenset(
+    {"StartShadow", "CheckShadow", "StartRollout", "CheckRollout", "FinishRollout"}
+)
 ROLLOUT_STEPS: frozenset[str] = ENDPOINT_CHANGING_STEPS | {"RolloutToEndpoint"}
 
 Decision = Literal["promote", "skip", "duplicate", "ignore", "restore"]
 RouteKind = Literal["mme", "endpoint", "inference_component", "none"]
-RolloutAction = Literal["acquire", "start", "check", "finish", "release"]
-RolloutStatus = Literal["Acquired", "Superseded", "InProgress", "Succeeded", "RolledBack", "Failed"]
+RolloutAction = Literal["acquire", "shadow_start", "shadow_check", "start", "check", "finish", "release"]
+RolloutStatus = Literal[
+    "Acquired",
+    "ShadowFirst",
+    "ShadowInProgress",
+    "ShadowPassed",
+    "Superseded",
+    "InProgress",
+    "Succeeded",
+    "RolledBack",
+    "Failed",
+]
 Outcome = Literal["Succeeded", "Skipped", "RolledBack", "Failed"]
 
 
@@ -187,6 +201,16 @@ class RolloutState(_Model):
     # Inference-component routes: the component, and the model it served before this rollout (None: created now).
     component_name: str | None = None
     old_model: str | None = None
+    # Shadow first (routes with rollout.shadow): the phase (provisioning -> baking -> removing | reverting), the
+    # config that served before (restored after the shadow), the shadow's config and variant, its bake window.
+    shadow_phase: str | None = None
+    shadow_config: str | None = None
+    shadow_variant: str | None = None
+    shadow_alarm_names: list[str] = Field(default_factory=list)
+    shadow_seconds: int | None = None
+    shadow_started_at: int | None = None
+    shadow_until: int | None = None
+    shadow_outcome: str | None = None  # "passed", or the failure's reason code while the endpoint returns
     finished: bool = False
     status_not_recorded_on: list[str] = Field(default_factory=list)
 

@@ -21,6 +21,9 @@ def test_every_strategy_has_a_thirty_minute_cost_and_rolling_needs_the_fewest_ex
     # Given a 4-instance fleet, When the bench computes a 30-minute rollout per strategy
     modes = bench().thirty_minute_rollouts(fleet=4)
     # Then every strategy is there, with 30 minutes of baking and polls that cost 3 transitions and 3 calls each
+    shadow = modes.pop("SHADOW_THEN_CANARY")
+    assert shadow["shadow_seconds"] == 1800 and shadow["then"]["polls"] == modes["CANARY"]["polls"]
+    assert shadow["total_wait_loop_transitions"] > modes["CANARY"]["wait_loop_transitions"]
     assert set(modes) == {"CANARY", "LINEAR", "ALL_AT_ONCE", "ROLLING", "INFERENCE_COMPONENT"}
     for mode in modes.values():
         assert sum(mode["bakes_seconds"]) == 1800

@@ -20,11 +20,15 @@ def missing(cloudwatch: CloudWatchClient, names: list[str]) -> list[str]:
 
 
 def ensure_endpoint_alarms(
-    cloudwatch: CloudWatchClient, endpoint: str, variant: str, thresholds: AlarmDefaults
+    cloudwatch: CloudWatchClient, endpoint: str, variant: str, thresholds: AlarmDefaults, kind: str = ""
 ) -> list[str]:
-    """Create (or update) ModelRelay's own 5XX and p99 latency alarms on an endpoint variant; return their names."""
+    """Create (or update) ModelRelay's own 5XX and p99 latency alarms on an endpoint variant; return their names.
+
+    ``kind="shadow"`` names them ``modelrelay-<endpoint>-shadow-5xx``/``-shadow-latency-p99``: a shadow variant
+    publishes ``AWS/SageMaker`` metrics under its own ``VariantName`` (model-shadow-deployment.html)."""
     dimensions: list[Any] = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
-    errors, latency = f"modelrelay-{endpoint}-5xx", f"modelrelay-{endpoint}-latency-p99"
+    prefix = f"modelrelay-{endpoint}-{kind + '-' if kind else ''}"
+    errors, latency = f"{prefix}5xx", f"{prefix}latency-p99"
     cloudwatch.put_metric_alarm(
         AlarmName=errors,
         AlarmDescription=f"ModelRelay rollout guardrail: 5XX errors on {endpoint}/{variant}",

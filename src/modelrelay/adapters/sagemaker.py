@@ -221,6 +221,28 @@ def update_endpoint(
     )
 
 
+def switch_endpoint_config(sagemaker: SageMakerClient, endpoint: str, config_name: str) -> None:
+    """UpdateEndpoint without a ``DeploymentConfig``: adding or removing a shadow variant (the production variant's
+    model is the same on both sides, so there is nothing to guard)."""
+    sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name, RetainAllVariantProperties=True)
+
+
+def shadow_config_request(
+    sagemaker: SageMakerClient,
+    config: dict[str, Any],
+    new_name: str,
+    shadow: dict[str, Any],
+    tags: list[dict[str, str]],
+) -> dict[str, Any]:
+    """CreateEndpointConfig parameters equal to ``config`` (production variant, model and every setting unchanged)
+    plus ``shadow`` as its one ``ShadowProductionVariants`` entry (model-shadow-deployment.html)."""
+    production = config["ProductionVariants"][0]["ModelName"]
+    request = clone_endpoint_config_request(sagemaker, config, new_name, production, tags)
+    shadow_fields = accepted_members(sagemaker, "CreateEndpointConfig", "ShadowProductionVariants")
+    request["ShadowProductionVariants"] = [{k: v for k, v in shadow.items() if k in shadow_fields}]
+    return request
+
+
 def delete_config_and_model(sagemaker: SageMakerClient, config_name: str | None, model_name: str | None) -> None:
     """Delete an endpoint config and its model; an already deleted one is fine."""
     for call, params in (

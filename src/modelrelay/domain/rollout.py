@@ -1,7 +1,8 @@
 """Real-time endpoint rollouts with SageMaker deployment guardrails, reported as they really ended.
 
 Steps (each one action of the ``RolloutStep`` function, driven by ``statemachines/promotion.asl.json``):
-``acquire`` a per-endpoint lease (conditional write with expiry) → ``start``: preflight checks, then a model
+``acquire`` a per-endpoint lease (conditional write with expiry) → on a route with ``rollout.shadow``,
+``shadow_start``/``shadow_check`` (:mod:`modelrelay.domain.shadow`) → ``start``: preflight checks, then a model
 from the hub package, an endpoint config cloned from the current one with only the model swapped, and
 ``UpdateEndpoint`` with a blue/green ``DeploymentConfig`` and alarm-driven auto-rollback → ``check`` polls
 ``DescribeEndpoint`` with backoff and classifies → ``finish`` releases the lease, records the outcome, cleans up.
@@ -39,7 +40,9 @@ def acquire(plan: PromotionPlan, execution: str, deps: RolloutDeps, now: float |
     now = time.time() if now is None else now
     target = _target(plan, deps)
     endpoint = target.endpoint_name
-    expires = int(now + target.rollout.maximum_execution_timeout_seconds + 2 * LEASE_MARGIN_SECONDS)
+    shadow = target.rollout.shadow if plan.decision != "restore" else None
+    shadow_seconds = shadow.duration_seconds if shadow else 0
+    expires = int(now + target.rollout.maximum_execution_timeout_seconds + shadow_seconds + 2 * LEASE_MARGIN_SECONDS)
     deps.store.acquire_lease(endpoint, execution, plan.package_arn, expires, now)
     serving, _ = deps.store.read_serving(endpoint)
     version = plan.source.version if plan.source else None
@@ -57,7 +60,9 @@ def acquire(plan: PromotionPlan, execution: str, deps: RolloutDeps, now: float |
             reason=f"version {serving.version} of {plan.group}, approved later, already serves "
             f"{endpoint}; version {version} is not rolled out",
         )
-    return RolloutState(status="Acquired", endpoint_name=endpoint, lease_expires_at=expires)
+    # A route with a shadow phase runs the new model as a shadow variant first (domain/shadow.py).
+    status = "ShadowFirst" if shadow else "Acquired"
+    return RolloutState(status=status, endpoint_name=endpoint, lease_expires_at=expires)
 
 
 def traffic_routing(rollout: RolloutConfig) -> dict[str, Any]:
@@ -555,6 +560,12 @@ def run(request: RolloutRequest, deps: RolloutDeps) -> RolloutState:
         deps.store.release_lease(endpoint, execution)
         return request.rollout or RolloutState(status="Failed", endpoint_name=endpoint)
     assert request.rollout is not None, f"action {request.action} needs the rollout slot"
+    if request.action in ("shadow_start", "shadow_check"):
+        from modelrelay.domain import shadow
+
+        if request.action == "shadow_start":
+            return shadow.start(plan, request.hub, request.rollout, execution, deps)
+        return shadow.check(request.rollout, execution, deps)
     if request.action == "start":
         return start(plan, request.hub, execution, deps)
     if request.action == "check":

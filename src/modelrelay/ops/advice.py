@@ -69,6 +69,12 @@ ADVICE: dict[str, str] = {
     "deployment_failed": "the new fleet failed to provision or pass its health checks (see the quoted "
     "FailureReason): fix the model or its instance type, then approve a new version",
     "rollback_failed": "SageMaker could not roll back (UpdateRollbackFailed): repair the endpoint by hand first",
+    "shadow_alarm": "a shadow alarm fired while the new model ran as a shadow variant (production never served "
+    "it): look at the shadow variant's metrics; approve a fixed version",
+    "shadow_failed": "the shadow variant did not come into service (see the quoted FailureReason); production never "
+    "served the model: fix the model or its instance type, then approve a new version",
+    "shadow_revert_failed": "the endpoint could not return from the shadow config: production still serves its own "
+    "model; update the endpoint to the config named in the reason by hand",
     "hub_package_not_ready": "the hub package never reached Completed: check it in the hub registry, then "
     "`modelrelay rerun EXECUTION`",
     "hub_package_failed": "SageMaker marked the hub package Failed: look at its ModelPackageStatusDetails",

@@ -88,7 +88,8 @@ variants), :mod:`.stages` (a DeploymentConfig's steps), :mod:`.rolling` (what a 
 do), :mod:`.deployment` (an update in progress, alarm rollback), :mod:`.failure_injection`
 (``fail-deployment``/``fail-rollback``), :mod:`.events` (state-change events), :mod:`.update`
 (UpdateEndpoint), :mod:`.capacity` (UpdateEndpointWeightsAndCapacities), :mod:`.lifecycle`
-(Create/Describe/DeleteEndpoint).
+(Create/Describe/DeleteEndpoint), :mod:`.shadow` (a config's shadow variant deployed, described, and failed by
+``fail-deployment`` like a production variant).
 """
 
 from __future__ import annotations

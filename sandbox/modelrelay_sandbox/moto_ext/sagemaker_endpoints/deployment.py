@@ -56,6 +56,7 @@ class Deployment:
     seen: int = 0
     stage_times: dict[int, datetime] = field(default_factory=dict)
     rolling_back: bool = False
+    new_shadow: list[dict[str, Any]] = field(default_factory=list)  # ShadowProductionVariants (:mod:`.shadow`)
 
     def progress(self) -> float:
         """How far through its stages the update shows itself, 0 (first poll) to 1."""
@@ -168,6 +169,7 @@ def advance(backend: SageMakerModelBackend, endpoint: FakeEndpoint) -> list[str]
     if deployment.kind == "config":
         endpoint.data_capture_config = deployment.new_data_capture  # type: ignore[assignment]
         endpoint.async_inference_config = deployment.new_async  # type: ignore[attr-defined]
+        endpoint.shadow_production_variants = deployment.new_shadow  # type: ignore[attr-defined]
     endpoint.endpoint_status = "InService"
     set_failure(endpoint, None)
     return ["InService"]
@@ -175,6 +177,10 @@ def advance(backend: SageMakerModelBackend, endpoint: FakeEndpoint) -> list[str]
 
 def response_of(endpoint: FakeEndpoint) -> dict[str, Any]:
     response = endpoint.response_object
+    if getattr(endpoint, "shadow_production_variants", None):
+        response["ShadowProductionVariants"] = endpoint.shadow_production_variants  # type: ignore[attr-defined]
+    else:  # a config without a shadow variant: none described (not an empty list)
+        response.pop("ShadowProductionVariants", None)
     deployment = active(endpoint)
     if deployment is not None and deployment.kind == "config":
         response["PendingDeploymentSummary"] = deployment.pending_summary()

@@ -22,6 +22,7 @@ from .failure_injection import injected_failures
 from .lookup import check_not_in_progress, find_config, find_endpoint, model_arn
 from .rolling import validate_rolling
 from .settings import settings
+from .shadow import shadow_summaries, shadow_variants, validate_shadow
 from .stages import stages_of, validate_deployment_config
 from .variants import data_capture_summary, variant_summaries
 
@@ -40,7 +41,8 @@ def update_endpoint(
         endpoint = find_endpoint(self, endpoint_name)
         config = find_config(self, endpoint_config_name)
         check_not_in_progress(endpoint)
-        for variant in config.production_variants:
+        validate_shadow(config, endpoint_config_name)
+        for variant in [*config.production_variants, *shadow_variants(config)]:
             if variant.get("ModelName") and variant["ModelName"] not in self._models:
                 raise ValidationError(f'Could not find model "{model_arn(self, variant["ModelName"])}".')
         if not deployment_config and retain_deployment_config:
@@ -98,7 +100,7 @@ def update_endpoint(
                 summary["InstanceType"] = instance_types[variant["VariantName"]]
             pending.append(summary)
 
-        failure, rollback_failure = injected_failures(self, config.production_variants)
+        failure, rollback_failure = injected_failures(self, [*config.production_variants, *shadow_variants(config)])
 
         total = sum(v.get("DesiredInstanceCount", 1) for v in new_variants) or 1
         stages = stages_of(deployment_config, total)
@@ -120,6 +122,7 @@ def update_endpoint(
             pending_variants=pending,
             new_data_capture=new_data_capture,
             new_async=config.async_inference_config,
+            new_shadow=shadow_summaries(self, config, now),
             alarms=alarms,
             stages=stages,
             polls=current.polls,
