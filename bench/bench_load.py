@@ -34,6 +34,7 @@ from typing import Any
 
 from botocore.config import Config
 
+from modelrelay.domain.hub import hub_group_name
 from modelrelay_sandbox import environment
 from modelrelay_sandbox.artifact_factory import good_artifact
 from modelrelay_sandbox.environment import SandboxEnvironment, wait_for
@@ -218,7 +219,10 @@ class Load:
                 Counter(outcome_counts[("Artifact Registered", hashlib.sha256(b).hexdigest())] for b in bodies)
             ),
             "hub_packages_per_approval": dict(
-                Counter(self.packages(self.out["hub_model_package_group"], sha, hub=True) for sha in waiting)
+                Counter(
+                    self.packages(hub_group_name(self.out["hub_model_package_group"], GROUP), sha, hub=True)
+                    for sha in waiting
+                )
             ),
             "hub_object_versions_per_approval": dict(
                 Counter(

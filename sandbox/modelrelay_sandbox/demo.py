@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from modelrelay.domain.hub import hub_group_name
 from modelrelay_sandbox import environment
 from modelrelay_sandbox.artifact_factory import good_artifact, malicious_traversal_artifact
 from modelrelay_sandbox.cli import BUILD_DIR, STATE_DIR
@@ -125,7 +126,7 @@ def main() -> int:
         hub_key = f"artifacts/housing-newyork-ny/{sha}.tar.gz"
         hub.client("s3", endpoint_url=env.url).head_object(Bucket=out["hub_bucket"], Key=hub_key)
         hub_packages = hub.client("sagemaker", endpoint_url=env.url).list_model_packages(
-            ModelPackageGroupName=out["hub_model_package_group"]
+            ModelPackageGroupName=hub_group_name(out["hub_model_package_group"], "housing-newyork-ny")
         )["ModelPackageSummaryList"]
         assert hub_packages, "no hub package"
         target = resolve("NewYork_NY")

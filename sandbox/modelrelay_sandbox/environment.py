@@ -121,9 +121,7 @@ def _seed_hub_account(endpoint_url: str) -> None:
     hub.client("s3", endpoint_url=endpoint_url).put_bucket_versioning(
         Bucket=HUB_BUCKET, VersioningConfiguration={"Status": "Enabled"}
     )
-    hub.client("sagemaker", endpoint_url=endpoint_url).create_model_package_group(
-        ModelPackageGroupName=HUB_GROUP, ModelPackageGroupDescription="ModelRelay hub registry (sandbox)"
-    )
+    # No hub group is seeded: RegisterInHub creates one per source group on first use (<HUB_GROUP>-<group>).
 
 
 def _seed_spoke_account(endpoint_url: str) -> None:
@@ -384,6 +382,7 @@ def outputs_document(url: str, deployment: Deployment) -> dict[str, Any]:
         "ingest_bucket": o["IngestBucketName"],
         "ingest_prefix": "incoming/",
         "hub_bucket": HUB_BUCKET,
+        # The hub groups' prefix: each source group's hub group is <prefix>-<group> (domain.hub.hub_group_name).
         "hub_model_package_group": HUB_GROUP,
         "mme": {"endpoint_name": MME_ENDPOINT, "bucket": MME_BUCKET, "prefix": "models/"},
         # Buckets whose packages registered outside ModelRelay (SDK, pipelines) the routes accept.

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from modelrelay.config import Settings
+from modelrelay.domain.hub import hub_group_name
 from modelrelay_sandbox import environment
 from modelrelay_sandbox.artifact_factory import good_artifact
 from modelrelay_sandbox.environment import SandboxEnvironment, wait_for
@@ -45,6 +46,10 @@ class Stack:
         for page in sagemaker.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group):
             found.extend(page["ModelPackageSummaryList"])
         return found
+
+    def hub_group(self, group: str) -> str:
+        """The hub group that mirrors a source group (created by RegisterInHub on first use)."""
+        return hub_group_name(self.out["hub_model_package_group"], group)
 
     def describe(self, arn: str, hub: bool = False) -> dict[str, Any]:
         sagemaker = self.hub_client("sagemaker") if hub else self.client("sagemaker")

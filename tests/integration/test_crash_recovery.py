@@ -98,7 +98,7 @@ def hub_objects(stack: Stack, sha: str) -> list[str]:
 
 
 def hub_packages_with(stack: Stack, sha: str) -> list[str]:
-    group = stack.out["hub_model_package_group"]
+    group = stack.hub_group(GROUP)
     return [
         p["ModelPackageArn"]
         for p in stack.packages(group, hub=True)

@@ -54,7 +54,7 @@ def test_approval_promotes_to_hub_and_mme_and_moves_the_pointer(stack: Stack) ->
     # Then the promotion succeeded
     assert [e["status"] for e in executions if e["status"] != "SUCCEEDED"] == []
     # And the hub account (reached only through the role) holds a package with provenance and the artifact
-    hub_package = stack.package_with_sha(stack.out["hub_model_package_group"], sha, hub=True)
+    hub_package = stack.package_with_sha(stack.hub_group(MANUAL_GROUP), sha, hub=True)
     assert hub_package["ModelPackageArn"].split(":")[4] == HUB_ACCOUNT_ID
     assert hub_package["ModelApprovalStatus"] == "Approved"
     provenance = hub_package["CustomerMetadataProperties"]
@@ -231,7 +231,7 @@ def test_second_delivery_of_an_approval_creates_nothing_new(stack: Stack) -> Non
     package = stack.package_with_sha(AUTO_GROUP, sha)
     arn = package["ModelPackageArn"]
     stack.settled_executions(arn)
-    hub_group = stack.out["hub_model_package_group"]
+    hub_group = stack.hub_group(AUTO_GROUP)
     hub_before = len(stack.packages(hub_group, hub=True))
     stack.notifications()
     # When the same approval event is delivered again

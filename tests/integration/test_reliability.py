@@ -37,6 +37,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from modelrelay.domain.hub import hub_group_name
 from modelrelay_sandbox import environment
 from modelrelay_sandbox.artifact_factory import good_artifact
 from modelrelay_sandbox.environment import wait_for
@@ -288,7 +289,7 @@ class Harness:
         return found
 
     def hub_packages(self, art: Artifact) -> list[str]:
-        return self.packages(self.out["hub_model_package_group"], art.sha, hub=True)
+        return self.packages(hub_group_name(self.out["hub_model_package_group"], art.group), art.sha, hub=True)
 
     def hub_versions(self, art: Artifact) -> tuple[int, int]:
         """(object versions, delete markers) of the artifact's content-addressed hub key."""

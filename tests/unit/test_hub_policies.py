@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from modelrelay.domain.hub import hub_group_name
 from modelrelay_sandbox import policies
 from modelrelay_sandbox.environment import hub_policy_values
 
@@ -44,6 +45,10 @@ HUB_REGISTRY_ACTIONS = [
     "sagemaker:UpdateModelPackage",
     "sagemaker:DeleteModelPackage",
 ]
+
+# domain.hub.ensure_hub_group -> sagemaker.ensure_group: CreateModelPackageGroup with Tags (first use of a group).
+# A cross-account hub: PutModelPackageGroupPolicy lets the spoke describe the group's packages.
+HUB_GROUP_ACTIONS = ["sagemaker:CreateModelPackageGroup", "sagemaker:AddTags", "sagemaker:PutModelPackageGroupPolicy"]
 
 VALUES = {
     **hub_policy_values(),
@@ -110,8 +115,19 @@ def test_the_server_side_copy_reads_every_spoke_source_on_both_sides(
 @pytest.mark.parametrize("action", HUB_REGISTRY_ACTIONS)
 @pytest.mark.parametrize("arn", [HUB_GROUP_ARN, HUB_PACKAGE_ARN])
 def test_the_hub_role_runs_the_hub_registry(permissions: dict[str, Any], action: str, arn: str) -> None:
-    assert allowed(permissions, action, arn.format(group=VALUES["HubGroup"]))
+    # Given a source group's hub group (<prefix>-<group>), Then the role runs it, and no group outside the prefix
+    hub_group = hub_group_name(VALUES["HubGroup"], "housing-newyork-ny")
+    assert allowed(permissions, action, arn.format(group=hub_group))
     assert not allowed(permissions, action, arn.format(group="another-group"))
+    assert not allowed(permissions, action, arn.format(group=VALUES["HubGroup"]))
+
+
+@pytest.mark.parametrize("action", HUB_GROUP_ACTIONS)
+def test_the_hub_role_creates_and_tags_each_source_groups_hub_group(permissions: dict[str, Any], action: str) -> None:
+    # RegisterInHub: CreateModelPackageGroup with Tags (tagging on create needs sagemaker:AddTags too)
+    assert allowed(permissions, action, HUB_GROUP_ARN.format(group=hub_group_name(VALUES["HubGroup"], "g")))
+    assert not allowed(permissions, action, HUB_GROUP_ARN.format(group="another-group"))
+    assert not allowed(permissions, action, HUB_PACKAGE_ARN.format(group=hub_group_name(VALUES["HubGroup"], "g")))
 
 
 def test_kms_through_s3_only_and_only_when_a_key_is_given(permissions: dict[str, Any]) -> None:

@@ -5,7 +5,9 @@ Imitates:
 * https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html and
   https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModel.html: an existing name fails
   (``Cannot create already existing endpoint configuration "<arn>".`` / ``... model "<arn>".``; moto silently
-  replaced it); every instance type of the SageMaker API is accepted (moto knows an old subset and rejects
+  replaced it), and so does an existing model package group (``Model Package Group already exists: <arn>``,
+  https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModelPackageGroup.html; moto replaced it,
+  dropping its tags); every instance type of the SageMaker API is accepted (moto knows an old subset and rejects
   e.g. ``ml.g5.xlarge``).
 * https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpointConfig.html: an unset
   ``DataCaptureConfig`` is omitted (moto returns ``{}``, which a rollout cloning the config cannot send back:
@@ -65,6 +67,18 @@ def _wrap_create_model(original: Any) -> Any:
         return original(self, model_name, *args, **kwargs)
 
     return create_model
+
+
+def _wrap_create_model_package_group(original: Any) -> Any:
+    def create_model_package_group(
+        self: SageMakerModelBackend, model_package_group_name: str, *a: Any, **k: Any
+    ) -> Any:
+        if model_package_group_name in self.model_package_groups:
+            existing = self.model_package_groups[model_package_group_name]
+            raise ValidationError(f"Model Package Group already exists: {existing.arn}")
+        return original(self, model_package_group_name, *a, **k)
+
+    return create_model_package_group
 
 
 def _wrap_list_endpoint_configs(original: Any) -> Any:
@@ -164,6 +178,9 @@ def apply() -> None:
             backend.create_endpoint_config
         )
         backend.create_model = _wrap_create_model(backend.create_model)  # type: ignore[method-assign]
+        backend.create_model_package_group = _wrap_create_model_package_group(  # type: ignore[method-assign]
+            backend.create_model_package_group
+        )
         backend.list_endpoint_configs = _wrap_list_endpoint_configs(  # type: ignore[method-assign]
             backend.list_endpoint_configs
         )

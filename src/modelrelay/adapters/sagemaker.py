@@ -153,6 +153,47 @@ def create_package(
     return package_arn
 
 
+def ensure_group(sagemaker: SageMakerClient, group: str, description: str, tags: dict[str, str]) -> bool:
+    """Create a model package group with ``tags``; True if this call created it, False if it already existed.
+
+    CreateModelPackageGroup declares only ``ResourceLimitExceeded``; an existing name is SageMaker's
+    ``ValidationException`` ("… already exists"), and a concurrent create may answer ``ConflictException``:
+    both mean the group is there (created first by another execution), which is all a promotion needs.
+    """
+    try:
+        sagemaker.create_model_package_group(
+            ModelPackageGroupName=group,
+            ModelPackageGroupDescription=description[:1024],
+            Tags=[{"Key": key, "Value": tag_value(value)} for key, value in tags.items()],
+        )
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        message = str(error.response.get("Error", {}).get("Message", "")).lower()
+        if code == "ConflictException" or (code in ("ValidationException", "ValidationError") and "exist" in message):
+            return False
+        raise
+    return True
+
+
+def allow_account_to_describe(sagemaker: SageMakerClient, group: str, region: str, owner: str, account_id: str) -> None:
+    """The group's resource policy: ``account_id`` may DescribeModelPackage its packages (a spoke builds an
+    endpoint's model from a hub package); PutModelPackageGroupPolicy replaces it, so a repeat is harmless."""
+    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "SpokeBuildsModelsFromHubPackages",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+                "Action": ["sagemaker:DescribeModelPackage"],
+                "Resource": f"arn:{partition}:sagemaker:{region}:{owner}:model-package/{group}/*",
+            }
+        ],
+    }
+    sagemaker.put_model_package_group_policy(ModelPackageGroupName=group, ResourcePolicy=json.dumps(policy))
+
+
 def record_status(
     sagemaker: SageMakerClient, package_arn: str, properties: dict[str, str], *, best_effort: bool = False
 ) -> bool:

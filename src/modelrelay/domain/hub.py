@@ -10,6 +10,7 @@ retry, re-drive or re-run finds them in one read and a failure removes only what
 from __future__ import annotations
 
 import copy
+import hashlib
 from typing import Any
 
 from modelrelay.adapters import s3, sagemaker
@@ -19,7 +20,56 @@ from modelrelay.errors import ArtifactChanged
 from modelrelay.observability import logger
 from modelrelay.steps import ArtifactRef, HubResult, PackageArtifact, PromotionPlan
 
-__all__ = ["hub_key", "hub_provenance", "pinned_source", "register_in_hub", "remove_own_registration"]
+__all__ = [
+    "ensure_hub_group",
+    "hub_group_name",
+    "hub_key",
+    "hub_provenance",
+    "pinned_source",
+    "register_in_hub",
+    "remove_own_registration",
+]
+
+
+HUB_GROUP_NAME_LIMIT = 63  # SageMaker's ModelPackageGroupName: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$
+
+
+def hub_group_name(prefix: str, source_group: str) -> str:
+    """The hub group that mirrors ``source_group``: ``<prefix>-<source group>`` (the prefix is the stack's
+    ``HubModelPackageGroupName``; spokes sharing a hub give each its own, e.g. with their account id). A name
+    longer than SageMaker allows keeps its start and ends with a digest of the whole, so it stays unique."""
+    name = f"{prefix}-{source_group}"
+    if len(name) <= HUB_GROUP_NAME_LIMIT:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"{name[: HUB_GROUP_NAME_LIMIT - len(digest) - 1].rstrip('-')}-{digest}"
+
+
+def ensure_hub_group(plan: PromotionPlan, deps: PromotionDeps) -> str:
+    """The source group's hub group, created on first use (idempotent; a concurrent create is tolerated), tagged
+    with its origin."""
+    assert plan.source
+    group = hub_group_name(deps.settings.hub_model_package_group, plan.source.group)
+    created = sagemaker.ensure_group(
+        deps.hub().sagemaker,
+        group,
+        description=f"ModelRelay hub: versions of {plan.source.group} ({plan.source.account}, {plan.source.region})",
+        tags={
+            "modelrelay:source-group": plan.source.group,
+            "modelrelay:source-account": plan.source.account,
+            "modelrelay:source-region": plan.source.region,
+        },
+    )
+    if created:
+        logger.info("hub group created", extra={"hub_group": group, "source_group": plan.source.group})
+    hub = deps.hub()
+    if hub.account_id != deps.settings.account_id:
+        # A cross-account hub: the spoke builds endpoint models from this group's packages (put each time a
+        # package is created, so a crash between the create and the policy leaves no group without it).
+        sagemaker.allow_account_to_describe(
+            hub.sagemaker, group, deps.settings.region, hub.account_id, deps.settings.account_id
+        )
+    return group
 
 
 def pinned_source(deps: PromotionDeps, artifact: ArtifactRef) -> s3.ObjectHead:
@@ -108,7 +158,7 @@ def register_in_hub(plan: PromotionPlan, execution: str, deps: PromotionDeps) ->
     else:
         package_arn = sagemaker.create_package(
             hub.sagemaker,
-            group=deps.settings.hub_model_package_group,
+            group=ensure_hub_group(plan, deps),
             inference_specification=hub_specification(plan),
             approval_status="Approved",
             provenance=provenance,
