@@ -64,6 +64,10 @@ ADVICE: dict[str, str] = {
     "endpoint_name",
     "mme_endpoint_not_found": "create the route's MME (model, config, endpoint) or fix endpoint_name, then "
     "`modelrelay rerun EXECUTION`",
+    "mme_model_failed_to_load": "the MME's container could not load the new model (the quoted error; its log "
+    "stream has the container's side): the pointer did not move; fix the artifact, then approve a new version",
+    "mme_smoke_failed": "the model loaded but answered the route's smoke check with an error or too slowly (quoted): "
+    "the pointer did not move; fix the model or the route's smoke payload/timeout, then approve again",
     "alarm_rollback": "a guard alarm fired during the bake and SageMaker rolled back: look at the alarm and the new "
     "model's metrics; approve a fixed version",
     "deployment_failed": "the new fleet failed to provision or pass its health checks (see the quoted "
