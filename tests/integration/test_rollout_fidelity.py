@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from modelrelay_sandbox.artifact_factory import good_artifact
-from modelrelay_sandbox.environment import DS_BUCKET, HUB_GROUP, VPC_ENDPOINT, VPC_ENDPOINT_FIXTURE
+from modelrelay_sandbox.environment import DS_BUCKET, VPC_ENDPOINT, VPC_ENDPOINT_FIXTURE
 from modelrelay_sandbox.moto_ext import sagemaker_package_status
 from tests.integration.conftest import Stack
 from tests.integration.test_rollout import outcome_of
@@ -164,7 +164,7 @@ def test_a_deployment_whose_new_fleet_fails_is_failed_deployment_failed_and_noth
 
 def test_a_hub_package_sagemaker_has_not_finished_is_waited_for_then_rolled_out(stack: Stack) -> None:
     # Given hub packages that SageMaker reports InProgress for their first describes (as it validates and scans)
-    sagemaker_package_status.configure(describes=3, group=HUB_GROUP)
+    sagemaker_package_status.configure(describes=3, group=stack.hub_group(GROUP))
     try:
         arn, sha = approved_package(stack)
         # When the package is promoted
