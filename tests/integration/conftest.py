@@ -124,6 +124,28 @@ class Stack:
         )
         return self.settled_executions(package["ModelPackageArn"], count=2, timeout=120)
 
+    def approved_failing_package(self, group: str, key_prefix: str) -> tuple[str, str]:
+        """An Approved package whose container fails its health check (the sandbox fails images named
+        ``fail-deployment``), registered as the SDK does; returns (package ARN, sha256 of its artifact)."""
+        data = good_artifact({"model.joblib": uuid.uuid4().bytes * 64})
+        key = f"{key_prefix}/{uuid.uuid4()}.tar.gz"
+        self.client("s3").put_object(Bucket=environment.DS_BUCKET, Key=key, Body=data)
+        arn = self.client("sagemaker").create_model_package(
+            ModelPackageGroupName=group,
+            ModelApprovalStatus="Approved",
+            InferenceSpecification={
+                "Containers": [
+                    {
+                        "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/fail-deployment",
+                        "ModelDataUrl": f"s3://{environment.DS_BUCKET}/{key}",
+                    }
+                ],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+        )["ModelPackageArn"]
+        return str(arn), hashlib.sha256(data).hexdigest()
+
     def pointer(self, model: str) -> dict[str, Any] | None:
         item = (
             self.client("dynamodb")

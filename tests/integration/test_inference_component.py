@@ -3,12 +3,9 @@ rolled back by its alarm, a failed model never reported as success, and a reject
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from typing import Any
 
-from modelrelay_sandbox.artifact_factory import good_artifact
-from modelrelay_sandbox.environment import DS_BUCKET, IC_ALARM, IC_ENDPOINT, IC_GROUP
+from modelrelay_sandbox.environment import IC_ALARM, IC_ENDPOINT, IC_GROUP
 from tests.integration.conftest import Stack
 from tests.integration.test_rollout import outcome_of, set_alarm
 
@@ -95,24 +92,7 @@ def test_a_model_that_fails_its_health_check_fails_the_promotion_and_leaves_noth
     promoted(stack)
     before = component(stack)
     assert before is not None
-    data = good_artifact({"model.joblib": uuid.uuid4().bytes * 64})
-    sha = hashlib.sha256(data).hexdigest()
-    key = f"{IC_GROUP}/{uuid.uuid4()}.tar.gz"
-    stack.client("s3").put_object(Bucket=DS_BUCKET, Key=key, Body=data)
-    arn = stack.client("sagemaker").create_model_package(
-        ModelPackageGroupName=IC_GROUP,
-        ModelApprovalStatus="Approved",
-        InferenceSpecification={
-            "Containers": [
-                {
-                    "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/fail-deployment",
-                    "ModelDataUrl": f"s3://{DS_BUCKET}/{key}",
-                }
-            ],
-            "SupportedContentTypes": ["text/csv"],
-            "SupportedResponseMIMETypes": ["text/csv"],
-        },
-    )["ModelPackageArn"]
+    arn, sha = stack.approved_failing_package(IC_GROUP, "{IC_GROUP}")
     # When its promotion rolls the component
     executions = stack.settled_executions(arn, timeout=120)
     # Then it failed (never success), quoting SageMaker; the component still serves what it served; no model left

@@ -3,13 +3,9 @@ new fleet and a preflight refusal, each read from what the endpoint says; a fail
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from typing import Any
 
-from modelrelay_sandbox.artifact_factory import good_artifact
 from modelrelay_sandbox.environment import (
-    DS_BUCKET,
     ROLLING_ALARM,
     ROLLING_ENDPOINT,
     ROLLING_EXCLUDED_ENDPOINT,
@@ -82,24 +78,7 @@ def test_an_alarm_during_a_rolling_bake_is_rolled_back_never_success(stack: Stac
 def test_a_rolling_update_whose_new_fleet_fails_is_failed_and_leaves_nothing(stack: Stack) -> None:
     # Given an approved package whose container fails its health check (sandbox marker fail-deployment)
     before = described(stack)["EndpointConfigName"]
-    data = good_artifact({"model.joblib": uuid.uuid4().bytes * 64})
-    sha = hashlib.sha256(data).hexdigest()
-    key = f"fraud-rolling/{uuid.uuid4()}.tar.gz"
-    stack.client("s3").put_object(Bucket=DS_BUCKET, Key=key, Body=data)
-    arn = stack.client("sagemaker").create_model_package(
-        ModelPackageGroupName=GROUP,
-        ModelApprovalStatus="Approved",
-        InferenceSpecification={
-            "Containers": [
-                {
-                    "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/fail-deployment",
-                    "ModelDataUrl": f"s3://{DS_BUCKET}/{key}",
-                }
-            ],
-            "SupportedContentTypes": ["text/csv"],
-            "SupportedResponseMIMETypes": ["text/csv"],
-        },
-    )["ModelPackageArn"]
+    arn, sha = stack.approved_failing_package(GROUP, "fraud-rolling")
     # When its promotion rolls the endpoint
     executions = stack.settled_executions(arn, timeout=120)
     # Then it failed as a failed deployment, quoting SageMaker, and the endpoint serves what it served before

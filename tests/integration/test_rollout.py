@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from modelrelay_sandbox.artifact_factory import good_artifact
-from modelrelay_sandbox.environment import CANARY_ALARMS, CANARY_ENDPOINT, DS_BUCKET
+from modelrelay_sandbox.environment import CANARY_ALARMS, CANARY_ENDPOINT
 from tests.integration.conftest import Stack
 
 GROUP = "fraud-realtime"
@@ -181,24 +181,7 @@ def test_linear_and_all_at_once_rollouts_succeed_with_managed_default_alarms(
 def test_a_failed_deployment_is_reported_as_failed_and_nothing_else_moves(stack: Stack) -> None:
     # Given an approved package whose container cannot start (the sandbox fails images named fail-deployment)
     before = endpoint(stack)["EndpointConfigName"]
-    data = good_artifact({"model.joblib": uuid.uuid4().bytes * 64})
-    sha = hashlib.sha256(data).hexdigest()
-    key = f"fraud/{uuid.uuid4()}.tar.gz"
-    stack.client("s3").put_object(Bucket=DS_BUCKET, Key=key, Body=data)
-    arn = stack.client("sagemaker").create_model_package(
-        ModelPackageGroupName=GROUP,
-        ModelApprovalStatus="Approved",
-        InferenceSpecification={
-            "Containers": [
-                {
-                    "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/fail-deployment",
-                    "ModelDataUrl": f"s3://{DS_BUCKET}/{key}",
-                }
-            ],
-            "SupportedContentTypes": ["text/csv"],
-            "SupportedResponseMIMETypes": ["text/csv"],
-        },
-    )["ModelPackageArn"]
+    arn, sha = stack.approved_failing_package(GROUP, "fraud")
     stack.notifications()
     # When its promotion rolls the endpoint
     executions = stack.settled_executions(arn, timeout=120)

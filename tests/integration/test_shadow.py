@@ -4,12 +4,9 @@ promotion Failed with its reason, the endpoint back on the very config and varia
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from typing import Any
 
-from modelrelay_sandbox.artifact_factory import good_artifact
-from modelrelay_sandbox.environment import DS_BUCKET, wait_for
+from modelrelay_sandbox.environment import wait_for
 from tests.integration.conftest import Stack
 from tests.integration.test_rolling import leftovers
 from tests.integration.test_rollout import outcome_of, set_alarm
@@ -100,24 +97,7 @@ def test_a_shadow_alarm_fails_the_promotion_and_production_never_saw_the_model(s
 def test_a_shadow_fleet_that_fails_ends_the_promotion_failed_with_production_untouched(stack: Stack) -> None:
     # Given an approved package whose container fails its health check (sandbox marker fail-deployment)
     before = production(described(stack))
-    data = good_artifact({"model.joblib": uuid.uuid4().bytes * 64})
-    sha = hashlib.sha256(data).hexdigest()
-    key = f"fraud-shadow/{uuid.uuid4()}.tar.gz"
-    stack.client("s3").put_object(Bucket=DS_BUCKET, Key=key, Body=data)
-    arn = stack.client("sagemaker").create_model_package(
-        ModelPackageGroupName=GROUP,
-        ModelApprovalStatus="Approved",
-        InferenceSpecification={
-            "Containers": [
-                {
-                    "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/fail-deployment",
-                    "ModelDataUrl": f"s3://{DS_BUCKET}/{key}",
-                }
-            ],
-            "SupportedContentTypes": ["text/csv"],
-            "SupportedResponseMIMETypes": ["text/csv"],
-        },
-    )["ModelPackageArn"]
+    arn, sha = stack.approved_failing_package(GROUP, "fraud-shadow")
     # When its promotion starts the shadow
     executions = stack.settled_executions(arn, timeout=120)
     # Then it failed as shadow_failed, quoting SageMaker, before any rollout
