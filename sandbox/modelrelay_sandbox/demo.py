@@ -200,7 +200,9 @@ def main() -> int:
         assert metadata["modelrelay:rollout"] == "RolledBack", metadata
         told = [b for b in notifications() if "rollout rolled back" in b]
         assert told, "no rolled-back notification"
-        return f"RolledBack, endpoint back on {before}: {metadata['modelrelay:rollout-reason']}"
+        # The package's metadata holds the reason code; SageMaker's own words are on the endpoint.
+        reason = metadata["modelrelay:rollout-reason"].split(":", 1)[0]
+        return f"RolledBack ({reason}), endpoint back on {before}: {endpoint.get('FailureReason')}"
 
     def step7() -> str:
         before = resolve("NewYork_NY")
