@@ -25,9 +25,9 @@ from modelrelay.domain.rollout import (
     FIRST_POLL_SECONDS,
     KEEP_WINNERS,
     LEASE_MARGIN_SECONDS,
-    MAX_POLL_SECONDS,
     _names,
     _require_completed,
+    next_poll,
 )
 from modelrelay.errors import NothingToRollBack, PreflightFailed
 from modelrelay.observability import logger
@@ -364,17 +364,7 @@ def check(rollout: RolloutState, execution: str, deps: RolloutDeps, now: float |
             "observed": (component or {}).get("InferenceComponentStatus"),
         }
     )
-    if status == "InProgress":
-        if now > rollout.deadline:
-            return result.model_copy(
-                update={
-                    "status": "Failed",
-                    "reason": f"no outcome before the deadline; {reason}",
-                    "reason_code": "deadline_exceeded",
-                }
-            )
-        result.wait_seconds = min(MAX_POLL_SECONDS, max(1, int(rollout.wait_seconds * 1.5)))
-    return result
+    return next_poll(result, rollout, now, reason)
 
 
 def finish(

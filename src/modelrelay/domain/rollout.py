@@ -465,16 +465,23 @@ def check(rollout: RolloutState, execution: str, deps: RolloutDeps, now: float |
             "observed": endpoint.get("EndpointStatus"),
         }
     )
-    if status == "InProgress":
-        if now > rollout.deadline:
-            return result.model_copy(
-                update={
-                    "status": "Failed",
-                    "reason": f"no outcome before the deadline; endpoint is {endpoint.get('EndpointStatus')}",
-                    "reason_code": "deadline_exceeded",
-                }
-            )
-        result.wait_seconds = min(MAX_POLL_SECONDS, max(1, int(rollout.wait_seconds * 1.5)))
+    return next_poll(result, rollout, now, f"endpoint is {endpoint.get('EndpointStatus')}")
+
+
+def next_poll(result: RolloutState, rollout: RolloutState, now: float, observed: str) -> RolloutState:
+    """A poll still InProgress: Failed (deadline_exceeded) past the deadline, else the next wait (x1.5, capped)."""
+    if result.status != "InProgress":
+        return result
+    assert rollout.deadline is not None
+    if now > rollout.deadline:
+        return result.model_copy(
+            update={
+                "status": "Failed",
+                "reason": f"no outcome before the deadline; {observed}",
+                "reason_code": "deadline_exceeded",
+            }
+        )
+    result.wait_seconds = min(MAX_POLL_SECONDS, max(1, int(rollout.wait_seconds * 1.5)))
     return result
 
 
