@@ -138,27 +138,15 @@ def _seed_spoke_account(endpoint_url: str) -> None:
         if "model_package_group" in route:  # a pattern route's groups are created by whoever uses them
             sagemaker.create_model_package_group(ModelPackageGroupName=route["model_package_group"])
     # A multi-model endpoint, created as on AWS: model (Mode MultiModel) -> endpoint config -> endpoint.
-    sagemaker.create_model(
-        ModelName=f"{MME_ENDPOINT}-model",
+    _create_mme(
+        sagemaker,
+        MME_ENDPOINT,
         PrimaryContainer={
             "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/housing-inference:1",
             "Mode": "MultiModel",
             "ModelDataUrl": f"s3://{MME_BUCKET}/models/",
         },
-        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker-execution",
     )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=f"{MME_ENDPOINT}-config",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": f"{MME_ENDPOINT}-model",
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-            }
-        ],
-    )
-    sagemaker.create_endpoint(EndpointName=MME_ENDPOINT, EndpointConfigName=f"{MME_ENDPOINT}-config")
     # Real-time endpoints of the endpoint routes, 2 instances each (a canary or linear step must be at most half
     # the fleet). The canary endpoint's route names two alarms, which a user sets to ALARM with
     # `cloudwatch set-alarm-state` to see a rollback.
@@ -297,8 +285,9 @@ def _seed_package_targets(endpoint_url: str) -> None:
     preprocessor = good_artifact({"preprocessing.joblib": b"shared housing preprocessor v1\n" * 64})
     s3.put_object(Bucket=DS_BUCKET, Key=PIPELINE_PREPROCESSOR_KEY, Body=preprocessor)
     sagemaker = spoke.client("sagemaker", endpoint_url=endpoint_url)
-    sagemaker.create_model(
-        ModelName=f"{PIPELINE_MME_ENDPOINT}-model",
+    _create_mme(
+        sagemaker,
+        PIPELINE_MME_ENDPOINT,
         Containers=[
             {
                 "Image": PIPELINE_PREPROCESSOR_IMAGE,
@@ -307,20 +296,26 @@ def _seed_package_targets(endpoint_url: str) -> None:
             },
             {"Image": PIPELINE_MME_IMAGE, "Mode": "MultiModel", "ModelDataUrl": f"s3://{MME_BUCKET}/pipeline/"},
         ],
-        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker-execution",
+    )
+
+
+def _create_mme(sagemaker: Any, name: str, **containers: Any) -> None:
+    """An MME as on AWS: model (``PrimaryContainer`` or ``Containers``) -> endpoint config -> endpoint."""
+    sagemaker.create_model(
+        ModelName=f"{name}-model", ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker-execution", **containers
     )
     sagemaker.create_endpoint_config(
-        EndpointConfigName=f"{PIPELINE_MME_ENDPOINT}-config",
+        EndpointConfigName=f"{name}-config",
         ProductionVariants=[
             {
                 "VariantName": "AllTraffic",
-                "ModelName": f"{PIPELINE_MME_ENDPOINT}-model",
+                "ModelName": f"{name}-model",
                 "InitialInstanceCount": 1,
                 "InstanceType": "ml.m5.large",
             }
         ],
     )
-    sagemaker.create_endpoint(EndpointName=PIPELINE_MME_ENDPOINT, EndpointConfigName=f"{PIPELINE_MME_ENDPOINT}-config")
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
 
 
 @dataclass
