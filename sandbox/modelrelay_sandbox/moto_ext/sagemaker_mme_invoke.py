@@ -31,6 +31,7 @@ import threading
 from typing import Any
 
 from moto.core.common_types import TYPE_RESPONSE
+from moto.s3.exceptions import MissingBucket
 from moto.s3.models import s3_backends
 from moto.sagemaker.models import sagemaker_backends
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
@@ -82,15 +83,17 @@ def _invoke_target(self: SageMakerRuntimeResponse, target: str) -> TYPE_RESPONSE
     key = key_prefix + target.lstrip("/")
     account = str(s3_backends.bucket_accounts.get(bucket) or self.current_account)
     try:
-        data = bytes(s3_backends[account]["global"].get_object(bucket, key).value)  # type: ignore[union-attr]
-    except Exception:  # noqa: BLE001 - any missing bucket/key is SageMaker's download failure
+        stored = s3_backends[account]["global"].get_object(bucket, key)
+    except MissingBucket:
+        stored = None
+    if stored is None:  # a missing bucket or key is SageMaker's download failure
         return _error(
             400,
             "ValidationError",
             f"Failed to download model data(bucket: {bucket}, key: {key}). Please ensure that there is an object "
             "located at the URL and that the role passed to CreateModel has permissions to download the model.",
         )
-    why = _load(data)
+    why = _load(bytes(stored.value))
     if why is not None:
         original = json.dumps(
             {"code": 507, "type": "ModelLoadError", "message": f"Failed to load model {target}: {why}"}
