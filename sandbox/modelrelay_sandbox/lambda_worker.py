@@ -40,6 +40,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -222,11 +223,31 @@ def _end_of_logs(request_id: str) -> None:
     os.write(1, f"{LOG_END_MARKER}{request_id}\n".encode())
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """Leave no orphan: exit as soon as the sandbox that started this environment is gone, even mid-invocation
+    (it may have been killed, OOM-killed or crashed, and nobody will ever read this worker's answer).
+
+    Polls the parent pid instead of ``prctl(PR_SET_PDEATHSIG)``, which fires when the *thread* that spawned the
+    child exits, and the sandbox spawns workers from short-lived request threads."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(137)
+
+    if os.getppid() != parent_pid:
+        os._exit(137)
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--proto-in", type=int, required=True)
     parser.add_argument("--proto-out", type=int, required=True)
+    parser.add_argument("--parent-pid", type=int, default=None)
     args = parser.parse_args(argv)
+    if args.parent_pid is not None:
+        _exit_with_parent(args.parent_pid)
 
     # sys.path exactly as the parent computed it (function code first); drops
     # this file's own directory, which must not shadow the function's modules.

@@ -34,6 +34,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_DIR = REPO_ROOT / ".sandbox"
 DEFAULT_PORT = 5055
 PORT_ENV = "MODELRELAY_SANDBOX_PORT"
+# Lambda's account-level concurrency in the sandbox (default: lambda_runtime's RuntimeConfig).
+LAMBDA_CONCURRENCY_ENV = "MODELRELAY_SANDBOX_LAMBDA_CONCURRENCY"
 
 
 class SandboxPortBusy(RuntimeError):
@@ -148,11 +150,13 @@ def start_server(
     state_dir = Path(state_dir)
     url_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - wildcard → loopback URL
     url = f"http://{url_host}:{actual_port}"
+    concurrency = os.environ.get(LAMBDA_CONCURRENCY_ENV)
     lambda_runtime.configure(
         endpoint_url=url,
         code_cache_dir=state_dir / "lambda-code",
         log_dir=state_dir / "logs",
         home_dir=state_dir / "lambda-home",
+        account_concurrency=int(concurrency) if concurrency else None,
     )
     stepfunctions.configure(actual_port)
     thread = threading.Thread(target=server.serve_forever, name=f"sandbox-server-{actual_port}", daemon=True)

@@ -26,9 +26,11 @@ moto lacks it.
   ``ErrorCode``, ``ErrorMessage`` attributes) and ``OnFailure``/``OnSuccess``
   destinations. moto invokes synchronously and has no retries, DLQ or
   destinations.
-* **ReservedConcurrentExecutions** caps a function's concurrent executions: a
-  synchronous invoke beyond it gets ``TooManyRequestsException`` (429), async
-  events wait. moto stores the setting and ignores it.
+* **Concurrency**: ``ReservedConcurrentExecutions`` caps a function's concurrent
+  executions and the account's quota caps the rest (configurable); a synchronous
+  invoke beyond a limit gets ``TooManyRequestsException`` (429, with Lambda's
+  ``Reason``), async events wait; worker processes stay within the quota and exit
+  with the sandbox. moto stores the setting and ignores it.
 * **DeadLetterConfig** is stored and returned by the function configuration.
   moto drops it.
 * **CloudFormation functions keep Layers and DeadLetterConfig.** moto's
@@ -64,6 +66,11 @@ moto lacks it.
   moto rebuilds the event.
 * **Archives and replays** honour the time window and ``FilterArns``; moto's
   replay ignores them.
+
+``cross_account`` — another account's resources by their owner's resource policy: DescribeModelPackage of a
+package whose group policy allows the caller (``AccessDeniedException`` otherwise), and rule deliveries to another
+account's event bus only if the bus policy allows the sender (``NO_PERMISSIONS`` otherwise); moto ignores both
+policies (and answers a cross-account DescribeModelPackage "not found").
 
 ``api_destinations`` — EventBridge API destinations call HTTP receivers on 127.0.0.1 with the connection's
 credentials (Basic / API key), retries and rate limit; moto calls them only on request, without credentials.
@@ -174,6 +181,7 @@ def apply_all() -> None:
         api_destinations,
         cloudformation,
         cloudwatch_alarm_history,
+        cross_account,
         dynamodb_atomic,
         eventbridge_targets,
         lambda_runtime,
@@ -205,6 +213,7 @@ def apply_all() -> None:
         s3_eventbridge.apply()
         cloudformation.apply()
         dynamodb_atomic.apply()
+        cross_account.apply()
 
 
 def wait_idle(timeout: float) -> bool:

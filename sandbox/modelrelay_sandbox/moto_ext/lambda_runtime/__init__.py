@@ -18,9 +18,13 @@ Python handler, from the code moto stores, the way Lambda's Python runtime does:
   spawned when all of the function's workers are busy, a free one is reused
   (module-level state survives between invocations, as on Lambda), and workers
   are recycled when the function's code or configuration changes (or after
-  ``idle_worker_ttl`` unused). ``ReservedConcurrentExecutions`` caps a function's
-  workers: a synchronous invoke beyond it gets Lambda's 429
-  ``TooManyRequestsException``; asynchronous events wait for a free worker.
+  ``idle_worker_ttl`` unused). **Concurrency** is Lambda's: ``ReservedConcurrentExecutions``
+  caps a function's executions in flight, and the functions without a reservation share the
+  account's quota (``account_concurrency``, env ``MODELRELAY_SANDBOX_LAMBDA_CONCURRENCY``, default
+  64 here, 1,000 on AWS) minus the reservations. A synchronous invoke beyond a limit gets Lambda's
+  429 ``TooManyRequestsException`` with its ``Reason``; asynchronous events wait (Lambda's internal
+  queue). Idle environments are reclaimed (least recently used first) so the processes of an
+  account never exceed the quota, and a worker exits by itself when the sandbox process dies.
 * **Environment**: only the function's ``Environment.Variables`` plus what Lambda
   sets (see :mod:`.environment`), with credentials of the function's execution
   role obtained from moto's STS (so they resolve to the function's account) and

@@ -27,6 +27,9 @@ class RuntimeConfig:
     init_phase_timeout: float = 10.0
     idle_worker_ttl: float = 900.0
     cloudwatch_logs: bool = True
+    # Lambda's account-level concurrency per Region (AWS's default quota is 1,000; new accounts may get less).
+    # Every execution is a ~130 MB worker process here, so the sandbox's default is what this machine holds.
+    account_concurrency: int = 64
 
 
 CONFIG = RuntimeConfig()
@@ -42,6 +45,7 @@ def configure(
     init_phase_timeout: float | None = None,
     idle_worker_ttl: float | None = None,
     cloudwatch_logs: bool | None = None,
+    account_concurrency: int | None = None,
 ) -> RuntimeConfig:
     """Change the runtime's settings (``None`` keeps a setting); returns them.
 
@@ -49,7 +53,11 @@ def configure(
     runtime itself sends dead letters / destination records; ``start_server``
     sets it to the server's URL. Workers spawned after the change see it;
     existing ones are recycled because the endpoint is part of their fingerprint.
+    ``account_concurrency`` is the account's concurrent-executions quota (per account and Region), which
+    also bounds the worker processes alive at once (see :mod:`.pool`).
     """
+    if account_concurrency is not None and account_concurrency < 1:
+        raise ValueError("account_concurrency must be at least 1")
     updates: dict[str, Any] = {
         "endpoint_url": endpoint_url,
         "code_cache_dir": code_cache_dir,
@@ -59,6 +67,7 @@ def configure(
         "init_phase_timeout": init_phase_timeout,
         "idle_worker_ttl": idle_worker_ttl,
         "cloudwatch_logs": cloudwatch_logs,
+        "account_concurrency": account_concurrency,
     }
     for name, value in updates.items():
         if value is not None:

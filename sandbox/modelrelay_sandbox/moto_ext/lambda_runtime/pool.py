@@ -1,10 +1,11 @@
 """The execution environments of every function: reuse a free one, start one when all are busy, recycle.
 
 Imitates https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html (one environment per
-concurrent request; a free warm one is reused) and the recycling of
-https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html (new environments after a
-code or configuration change, idle ones reclaimed after ``idle_worker_ttl``). The pool counts a function's
-environments against its reserved concurrency; :mod:`.concurrency` decides what happens at the limit.
+concurrent request; a free warm one is reused; the account's concurrency quota shared by the functions
+without reserved concurrency, https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html)
+and the recycling of https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html (new
+environments after a code or configuration change, idle ones reclaimed after ``idle_worker_ttl``). The pool
+counts executions in flight against the limits; :mod:`.concurrency` decides what happens at a limit.
 """
 
 from __future__ import annotations
@@ -18,16 +19,25 @@ from moto.awslambda.models import LambdaFunction
 
 from .code import empty_code_dir, extract_zip
 from .config import CONFIG
-from .spec import FunctionSpec, layer_version, zip_digest
+from .spec import FunctionSpec, layer_version, reserved_in_account, zip_digest
 from .worker import Worker
 
 LOG = logging.getLogger(__name__)
+
+# Lambda's throttle reasons (the ``Reason`` of TooManyRequestsException, API_Invoke).
+ACCOUNT_LIMIT = "ConcurrentInvocationLimitExceeded"
+RESERVED_LIMIT = "ReservedFunctionConcurrentInvocationLimitExceeded"
 
 
 class Pool:
     """The execution environments of every function, keyed by function (version) ARN.
 
-    A function with ``ReservedConcurrentExecutions`` gets at most that many.
+    Concurrency is counted as Lambda counts it: executions in flight (busy environments and environments being
+    started), per function and per account and Region. A function with ``ReservedConcurrentExecutions`` runs at
+    most that many at once; the other functions of the account share what the reservations leave of
+    ``CONFIG.account_concurrency``. Idle environments do not count, but they are processes: the pool keeps at
+    most ``account_concurrency`` processes per account and Region, reclaiming the least recently used idle one
+    (of any function) before starting another.
     """
 
     def __init__(self) -> None:
@@ -35,16 +45,21 @@ class Pool:
         self._workers: dict[str, list[Worker]] = {}
         self._starting: dict[str, int] = {}
         self._latest: dict[str, str] = {}
+        self._scope: dict[str, tuple[str, str]] = {}  # function key -> (account, Region)
+        self._reserved: dict[str, int | None] = {}
 
-    def checkout(self, spec: FunctionSpec) -> tuple[Worker | None, bool]:
-        """A free warm worker for ``spec`` (marked busy), else whether one may be started
-        (if so, a start is reserved: call :meth:`add` or :meth:`start_failed`). Drops stale ones."""
+    def checkout(self, spec: FunctionSpec) -> tuple[Worker | None, str | None]:
+        """A free warm worker for ``spec`` (marked busy) and ``None``; or ``(None, None)`` when a new one may be
+        started (the start is reserved: call :meth:`add` or :meth:`start_failed`); or ``(None, reason)`` at a
+        concurrency limit, ``reason`` being Lambda's throttle reason. Drops stale and expired workers."""
         doomed: list[Worker] = []
         found: Worker | None = None
-        may_start = False
+        refusal: str | None = None
         now = time.monotonic()
         with self._cond:
             self._latest[spec.key] = spec.fingerprint
+            self._scope[spec.key] = (spec.account, spec.region)
+            self._reserved[spec.key] = spec.reserved_concurrency
             for key, workers in self._workers.items():
                 keep: list[Worker] = []
                 for worker in workers:
@@ -62,14 +77,45 @@ class Pool:
                     found = worker
                     break
             if found is None:
-                in_use = len(workers) + self._starting.get(spec.key, 0)
-                limit = spec.reserved_concurrency
-                may_start = limit is None or in_use < limit
-                if may_start:
+                refusal = self._refusal(spec)
+                if refusal is None:
                     self._starting[spec.key] = self._starting.get(spec.key, 0) + 1
+                    doomed.extend(self._make_room(spec))
         for worker in doomed:
             worker.kill()
-        return found, may_start
+        return found, refusal
+
+    def _in_flight(self, key: str) -> int:
+        return sum(1 for w in self._workers.get(key, []) if w.busy) + self._starting.get(key, 0)
+
+    def _refusal(self, spec: FunctionSpec) -> str | None:
+        """Why a new execution of ``spec`` may not start now (Lambda's throttle reason), or None."""
+        if spec.reserved_concurrency is not None:
+            if self._in_flight(spec.key) >= spec.reserved_concurrency:
+                return RESERVED_LIMIT
+            return None
+        scope = (spec.account, spec.region)
+        unreserved = CONFIG.account_concurrency - reserved_in_account(spec.account, spec.region)
+        in_flight = sum(
+            self._in_flight(key)
+            for key, where in self._scope.items()
+            if where == scope and self._reserved.get(key) is None
+        )
+        return ACCOUNT_LIMIT if in_flight >= unreserved else None
+
+    def _make_room(self, spec: FunctionSpec) -> list[Worker]:
+        """Idle workers to reclaim (least recently used first) so that the account's processes, with the one
+        about to start, stay within ``account_concurrency``."""
+        scope = (spec.account, spec.region)
+        mine = [w for key, ws in self._workers.items() if self._scope.get(key) == scope for w in ws]
+        starting = sum(n for key, n in self._starting.items() if self._scope.get(key) == scope)
+        excess = len(mine) + starting - CONFIG.account_concurrency
+        if excess <= 0:
+            return []
+        idle = sorted((w for w in mine if not w.busy), key=lambda w: w.last_used)[:excess]
+        for worker in idle:
+            self._workers[worker.spec.key].remove(worker)
+        return idle
 
     def add(self, worker: Worker) -> None:
         with self._cond:

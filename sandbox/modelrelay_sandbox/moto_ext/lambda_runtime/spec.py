@@ -84,3 +84,12 @@ def spec_for(fn: LambdaFunction) -> FunctionSpec:
         reserved_concurrency=None if reserved is None else int(reserved),
         **fields,
     )
+
+
+def reserved_in_account(account: str, region: str) -> int:
+    """The concurrency reserved by the account's functions in ``region`` (what the others cannot use)."""
+    total = 0
+    for fn in get_backend(account, region).list_functions():
+        if fn.reserved_concurrency is not None:
+            total += int(fn.reserved_concurrency)
+    return total

@@ -61,6 +61,8 @@ class Worker:
                     str(to_child_r),
                     "--proto-out",
                     str(from_child_w),
+                    "--parent-pid",
+                    str(os.getpid()),
                 ],
                 env=env,
                 cwd=code_dir,
