@@ -28,7 +28,6 @@ LAMBDA_TRANSIENT = [
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
     "Lambda.Unknown",
     "Lambda.ClientExecutionTimeoutException",
 ]
@@ -111,6 +110,19 @@ EXECUTION_TIMEOUT_SECONDS = (
 
 # SageMaker finishes a new model package (validation, image scan) before a model can be built from it: a hub
 # package still Pending/InProgress is waited for, bounded (~10 min in all), then the rollout fails by name.
+# A burst (a nightly retrain approving every model at once) meets the promotion functions' reserved concurrency
+# (the PromotionConcurrency parameter) and Lambda answers TooManyRequestsException: that is the queue doing its work,
+# not a failure. Throttled steps wait, capped at 30 s between tries, for up to ~15 minutes of backlog, with full
+# jitter so the waiting executions spread out instead of returning together.
+_THROTTLE_BACKOFF = {"IntervalSeconds": 1, "BackoffRate": 2.0, "MaxDelaySeconds": 30}
+LAMBDA_THROTTLE_BACKLOG_SECONDS = 900
+LAMBDA_THROTTLE_RETRY = {
+    "ErrorEquals": ["Lambda.TooManyRequestsException"],
+    **_THROTTLE_BACKOFF,
+    "MaxAttempts": _attempts_to_wait(_THROTTLE_BACKOFF, LAMBDA_THROTTLE_BACKLOG_SECONDS),
+    "JitterStrategy": "FULL",
+}
+
 HUB_PACKAGE_RETRY = {
     "ErrorEquals": [HubPackageNotReady.__name__],
     "IntervalSeconds": 2,
@@ -145,7 +157,7 @@ def _lambda(
         "Parameters": {"execution.$": "$.execution", **parameters},
         "ResultPath": result,
         **extra,
-        "Retry": [*retry, LAMBDA_RETRY, LAMBDA_CRASH_RETRY],
+        "Retry": [*retry, LAMBDA_THROTTLE_RETRY, LAMBDA_RETRY, LAMBDA_CRASH_RETRY],
         "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": error_path, "Next": on_error}],
         "Next": then,
     }

@@ -74,6 +74,26 @@ def test_every_lambda_task_retries_transient_errors_and_a_crashed_function(name:
     } <= retried
 
 
+def _wait_seconds(policy: dict[str, Any]) -> float:
+    """The longest a retrier can wait over all its attempts (Step Functions: interval * rate^n, capped)."""
+    cap = policy.get("MaxDelaySeconds", float("inf"))
+    return sum(
+        min(policy.get("IntervalSeconds", 1) * policy.get("BackoffRate", 2.0) ** n, cap)
+        for n in range(policy.get("MaxAttempts", 3))
+    )
+
+
+@pytest.mark.parametrize("name", sorted(lambda_tasks()))
+def test_a_throttled_lambda_task_waits_out_a_burst_backlog(name: str) -> None:
+    # Given the retrier Step Functions picks for a throttled invocation: the first whose ErrorEquals matches
+    throttled = next(p for p in STATES[name]["Retry"] if "Lambda.TooManyRequestsException" in p["ErrorEquals"])
+
+    # Then it waits up to a quarter of an hour of backlog, never more than 30 s between tries, spread by jitter
+    assert _wait_seconds(throttled) >= 900
+    assert throttled["MaxDelaySeconds"] <= 30
+    assert throttled["JitterStrategy"] == "FULL"
+
+
 def test_every_choice_value_is_a_literal_of_the_field_it_tests() -> None:
     fields = {
         "$.plan.decision": steps.Decision,

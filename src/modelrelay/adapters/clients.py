@@ -1,7 +1,8 @@
 """boto3 clients, created once per process and handed to domain code.
 
-Retries use botocore's ``standard`` mode (exponential backoff with full jitter, throttling-aware), so a
-throttled call is retried by the SDK before Step Functions' own ``Retry`` has to step in.
+Retries use botocore's ``adaptive`` mode: ``standard``'s exponential backoff with full jitter, plus a client-side
+rate limiter that slows this process's calls down once a service answers with throttling (SageMaker throttles its
+control plane per account). A throttled call is retried by the SDK before Step Functions' own ``Retry`` steps in.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ else:
     S3Client = SageMakerClient = STSClient = Any
 
 SDK_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 8},
+    retries={"mode": "adaptive", "max_attempts": 8},
     connect_timeout=5,
     read_timeout=60,
     user_agent_extra="modelrelay/0.1",
