@@ -162,6 +162,9 @@ from __future__ import annotations
 
 import threading
 import time
+``sagemaker_rate`` — SageMaker's control-plane request rate per account, measured (peak per second) and, opt-in,
+throttled with SageMaker's ``ThrottlingException`` beyond a token bucket; moto never throttles.
+
 
 from moto.core.config import default_user_config
 
