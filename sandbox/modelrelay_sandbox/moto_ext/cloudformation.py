@@ -9,7 +9,7 @@ what it applied in ``APPLIED`` so the startup output lists it (nothing is silent
   ``DefinitionS3Location`` (what ``sam package``/the SAM transform produce) and ``DefinitionSubstitutions``.
 - Types moto skips with a warning, supplied as small models: ``AWS::Lambda::EventInvokeConfig``,
   ``AWS::SageMaker::ModelPackageGroup``, ``AWS::SNS::Subscription``, ``AWS::SQS::QueuePolicy``,
-  ``AWS::S3::BucketPolicy``,
+  ``AWS::S3::BucketPolicy``, ``AWS::Events::EventBusPolicy``,
   ``AWS::CloudWatch::Alarm``.
 - ``AWS::Lambda::LayerVersion``: ``Ref`` returns the layer version ARN, as CloudFormation does.
 - ``AWS::Events::Archive``: moto expects ``EventPattern`` as a string; CloudFormation gives an object.
@@ -203,6 +203,33 @@ class BucketPolicyModel(_SupplementModel, CloudFormationModel):
         )
         _note(f"AWS::S3::BucketPolicy on {props['Bucket']}")
         return cls(resource_name)
+
+
+class EventBusPolicyModel(_SupplementModel, CloudFormationModel):
+    """One statement of an event bus's resource policy (``StatementId`` + ``Statement``), added to the bus's other
+    statements, as CloudFormation does (``PutPermission`` with a ``Policy`` statement)."""
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Events::EventBusPolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> EventBusPolicyModel:
+        from moto.events.models import EventBusPolicyStatement, events_backends
+
+        props = cloudformation_json["Properties"]
+        bus = events_backends[account_id][region_name].describe_event_bus(props.get("EventBusName") or "default")
+        statement = dict(props["Statement"], Sid=props["StatementId"])
+        bus._statements[props["StatementId"]] = EventBusPolicyStatement.from_dict(statement)
+        _note(f"AWS::Events::EventBusPolicy {props['StatementId']} on {bus.name}")
+        return cls(props["StatementId"])
 
 
 class AlarmModel(_SupplementModel, CloudFormationModel):

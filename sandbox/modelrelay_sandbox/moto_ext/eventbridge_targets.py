@@ -38,7 +38,9 @@ AWS behaviour supplied here, and why moto 5.2.5 lacks it:
   are already implemented by moto and are covered by tests.
 * **Other buses as targets** (cross-bus / cross-account forwarding): moto
   re-puts a rebuilt event and loses ``resources``, ``time``, ``id`` and the
-  source ``account``; we hand the original event to the target bus's rules.
+  source ``account``; we hand the original event to the target bus's rules,
+  another account's bus only if its resource policy allows the sender
+  (``cross_account``; otherwise ``NO_PERMISSIONS``, not retried).
 * **Archives / StartReplay**: moto archives matching events and replays them
   synchronously; its replay ignores ``EventStartTime``/``EventEndTime`` and
   ``Destination.FilterArns`` and skips input transformation.  We honour all
@@ -331,6 +333,9 @@ def _deliver_bus(rule: Rule, target: dict[str, Any], event: dict[str, Any], text
     bus = events_backends[account][region].event_buses.get(bus_name)
     if bus is None:
         raise DeliveryError("RESOURCE_NOT_FOUND", f"Event bus {target['Arn']} does not exist.", False)
+    from .cross_account import check_bus_delivery
+
+    check_bus_delivery(rule, target, bus)  # another account's bus: its resource policy must allow the sender
     hops = getattr(_local, "hops", 0)
     if hops >= MAX_BUS_HOPS:
         raise DeliveryError("THIRD_ACCOUNT_HOP_DETECTED", "Event forwarded too many times.", False)
