@@ -20,7 +20,7 @@ from modelrelay import derive
 from modelrelay.config import load_routing_config
 from modelrelay_sandbox import policies
 from modelrelay_sandbox.deploy import REPO, Deployment, deploy_stack
-from modelrelay_sandbox.moto_ext import api_destinations, cloudformation
+from modelrelay_sandbox.moto_ext import api_destinations, cloudformation, iam_enforcement
 from modelrelay_sandbox.server import SandboxServer, start_server
 
 REGION = "us-east-1"
@@ -28,6 +28,12 @@ ACCOUNT_ID = "123456789012"  # moto's default account: what the test credentials
 HUB_ACCOUNT_ID = "222233334444"
 ACCESS_KEY_ID = "AKIAMODELRELAYSANDBOX"
 SECRET_ACCESS_KEY = "modelrelay-sandbox-secret"  # noqa: S105 - emulator credentials, documented in the README
+# The administrators the sandbox's own bootstrap (seeding, the CloudFormation deploy) and its test clients sign
+# with: IAM users with "*" on "*", created at start in each account (what enforced IAM needs; see iam_enforcement).
+ADMIN_USER = "modelrelay-sandbox-admin"
+HUB_ADMIN_ACCESS_KEY_ID = "AKIAMODELRELAYHUBADM"
+HUB_ADMIN_SECRET_ACCESS_KEY = "modelrelay-sandbox-hub-secret"  # noqa: S105 - emulator credentials
+IAM_USAGE_LOG = "iam-usage.jsonl"  # under the state dir: the decision log of enforced IAM
 HUB_ROLE_NAME = "modelrelay-hub-writer"
 HUB_EXTERNAL_ID = "modelrelay-sandbox"
 HUB_BUCKET = f"modelrelay-hub-{HUB_ACCOUNT_ID}"
@@ -79,6 +85,16 @@ def hub_session(endpoint_url: str) -> boto3.Session:
     return session(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
 
 
+def hub_admin_session() -> boto3.Session:
+    """The hub account's administrator (the sandbox seeds the hub account with it, as its owner would)."""
+    return session(HUB_ADMIN_ACCESS_KEY_ID, HUB_ADMIN_SECRET_ACCESS_KEY)
+
+
+def _create_administrators() -> None:
+    iam_enforcement.create_admin(ACCOUNT_ID, ADMIN_USER, ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+    iam_enforcement.create_admin(HUB_ACCOUNT_ID, ADMIN_USER, HUB_ADMIN_ACCESS_KEY_ID, HUB_ADMIN_SECRET_ACCESS_KEY)
+
+
 def _routes() -> dict[str, Any]:
     routes: dict[str, Any] = json.loads(ROUTES_FILE.read_text())
     return routes
@@ -104,8 +120,9 @@ def hub_policy_values() -> dict[str, Any]:
 
 
 def _seed_hub_account(endpoint_url: str) -> None:
-    """The hub role exactly as the README documents it: trust and permissions from docs/policies/."""
-    hub = hub_session(endpoint_url)
+    """The hub role exactly as the README documents it: trust and permissions from docs/policies/. Created by the
+    hub account's administrator (the role cannot be assumed before it exists)."""
+    hub = hub_admin_session()
     iam = hub.client("iam", endpoint_url=endpoint_url)
     values = hub_policy_values()
     iam.create_role(
@@ -330,6 +347,7 @@ class SandboxEnvironment:
         return self.server.url
 
     def stop(self) -> None:
+        iam_enforcement.configure(enforce=False)  # the next server of this process starts as moto does
         self.server.stop()
         if self.webhooks is not None:
             self.webhooks.stop()
@@ -422,11 +440,21 @@ def webhook_outputs(receiver_url: str, deployment: Deployment) -> dict[str, str]
 _RUNNING: list[SandboxEnvironment] = []  # moto's backends are per process: one sandbox at a time in a process
 
 
-def start(port: int | None = None, state_dir: Path | None = None, build_dir: Path | None = None) -> SandboxEnvironment:
+def start(
+    port: int | None = None,
+    state_dir: Path | None = None,
+    build_dir: Path | None = None,
+    iam: bool | None = None,
+) -> SandboxEnvironment:
     """Start the emulator, seed both accounts, deploy the real template, subscribe a notifications queue.
 
     One sandbox per process (moto keeps its state in process-wide backends): a second ``start`` while one runs
     is refused; one after the previous stopped starts from empty backends.
+
+    ``iam``: enforce IAM (``iam_enforcement``) from the first request on — every request, the bootstrap's too, is
+    authenticated and authorised; the decision log is ``<state dir>/iam-usage.jsonl``. ``None``: env
+    ``MODELRELAY_SANDBOX_IAM=enforce`` turns it on (off by default). Either way the accounts' administrators
+    (``ACCESS_KEY_ID`` in the stack account, ``HUB_ADMIN_ACCESS_KEY_ID`` in the hub account) exist.
     """
     if _RUNNING:
         raise RuntimeError(
@@ -440,6 +468,9 @@ def start(port: int | None = None, state_dir: Path | None = None, build_dir: Pat
     server = start_server(**kwargs)
     # Whatever an earlier sandbox of this process left in moto's backends is gone.
     urllib.request.urlopen(urllib.request.Request(f"{server.url}/moto-api/reset", method="POST"), timeout=30).close()  # noqa: S310 - our own loopback URL
+    _create_administrators()
+    enforce = iam_enforcement.requested_by_env() if iam is None else iam
+    iam_enforcement.configure(enforce=enforce, log_path=(server.state_dir / IAM_USAGE_LOG) if enforce else None)
     webhooks = api_destinations.WebhookReceiver()  # Jenkins and chat, as the stack's API destinations
     try:
         url = server.url

@@ -153,7 +153,17 @@ change, AWS's ``HistorySummary``/``HistoryData``, filters and paging.
 * **One lock around the backend's writes.** AWS checks a ``ConditionExpression`` and writes in one step;
   moto's threaded server checks, then writes, so two concurrent conditional writes could both pass.
 
+``iam_enforcement`` (a package, one module per concern) — opt-in IAM enforcement (``configure(enforce=True)``;
+the sandbox: env ``MODELRELAY_SANDBOX_IAM=enforce``): every request authenticated (unknown keys, wrong tokens and
+bad signatures refused with each service's error) and authorised against the caller's identity policies and the
+resource's policy (bucket, queue, topic, key, model package group, trust policy) with the real resource ARN,
+condition keys and ``iam:PassRole``; AWS's AccessDenied per protocol; a JSON-lines decision log. moto's enforcement
+checks every non-S3 action on ``*``, without Conditions or resource policies.
+
 ``fault_injection`` — opt-in throttling/5xx on a fraction of requests (``MODELRELAY_SANDBOX_FAULT_RATE``).
+
+``sagemaker_rate`` — SageMaker's control-plane request rate per account, measured (peak per second) and, opt-in,
+throttled with SageMaker's ``ThrottlingException`` beyond a token bucket; moto never throttles.
 
 See each module's docstring for the exact rules and their limits.
 """
@@ -162,9 +172,6 @@ from __future__ import annotations
 
 import threading
 import time
-``sagemaker_rate`` — SageMaker's control-plane request rate per account, measured (peak per second) and, opt-in,
-throttled with SageMaker's ``ThrottlingException`` beyond a token bucket; moto never throttles.
-
 
 from moto.core.config import default_user_config
 
@@ -187,6 +194,7 @@ def apply_all() -> None:
         cross_account,
         dynamodb_atomic,
         eventbridge_targets,
+        iam_enforcement,
         lambda_runtime,
         s3_eventbridge,
         sagemaker_endpoints,
@@ -216,6 +224,7 @@ def apply_all() -> None:
         s3_eventbridge.apply()
         cloudformation.apply()
         dynamodb_atomic.apply()
+        iam_enforcement.apply()
         cross_account.apply()
 
 

@@ -49,10 +49,16 @@ Verified to work as on AWS without a patch (see tests/sandbox/test_moto_ext_runt
 (``DynamoDB.ConditionalCheckFailedException``), ``Retry``/``Catch`` on
 ``Lambda.*``, ``States.TaskFailed`` and a handler's own ``errorType``.
 
-Known limit: the interpreter signs every call with the access key ``ak``, which
-moto maps to the default account (123456789012), and ignores a state's
-``Credentials``: a state machine in another account would act on the default
-account's resources.
+* **Integrations act as the state machine's role.** On AWS every service call of
+  an execution is made with the execution role's credentials (or a state's
+  ``Credentials.RoleArn``). moto's ``boto_client_for`` signs every call with the
+  access key ``ak`` (the default account, any permission). We replace it, in each
+  interpreter module that imported it, with one that signs with STS credentials
+  of the ``StateCredentials.role_arn`` the interpreter passes (the execution role,
+  or the state's ``Credentials`` role), assumed through moto's STS backend as the
+  Lambda runtime does for execution roles (``lambda_runtime.credentials``), so
+  the sandbox's IAM enforcement (``iam_enforcement``) authorises them as that role
+  and they act in the role's account.
 """
 
 from __future__ import annotations
@@ -204,6 +210,62 @@ def _patch_lambda_task_errors() -> None:
     StateTaskLambda._from_error = _from_error  # type: ignore[method-assign]
 
 
+# ------------------------------------------------------------------ integrations act as the execution role
+
+_INTERPRETER_MODULES = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sqs",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_events",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_unsupported",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval.resource_eval_s3",
+)
+
+
+def _role_boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+    """moto's ``boto_client_for``, signed with the role of ``state_credentials`` (the execution role)."""
+    role_arn = getattr(state_credentials, "role_arn", None)
+    if not role_arn:
+        return _original_boto_client_for(region=region, service=service, state_credentials=state_credentials)
+    import boto3
+    from botocore.config import Config
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+
+    from .lambda_runtime.credentials import role_credentials
+
+    creds = role_credentials(role_arn.split(":")[4], region, role_arn, f"states-{role_arn.split('/')[-1]}")
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=f"http://localhost:{_sandbox_port()}",
+        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=creds["AWS_SESSION_TOKEN"],
+        config=Config(  # as moto's boto_client_for
+            parameter_validation=False,
+            retries={"max_attempts": 0, "total_max_attempts": 1},
+            connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+            read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+        ),
+    )
+
+
+_original_boto_client_for = boto_client.boto_client_for
+
+
+def _patch_integration_credentials() -> None:
+    import importlib
+
+    for name in _INTERPRETER_MODULES:
+        module = importlib.import_module(name)
+        if getattr(module, "boto_client_for", None) is _original_boto_client_for:
+            module.boto_client_for = _role_boto_client_for  # type: ignore[attr-defined]
+
+
 def apply() -> None:
     """Install the patches (idempotent)."""
     with _lock:
@@ -217,3 +279,4 @@ def apply() -> None:
         moto_jsonata._eval_jsonata = _eval_jsonata
         _patch_lambda_task_errors()
         StepFunctionsParserBackend.start_execution = _start_execution  # type: ignore[method-assign]
+        _patch_integration_credentials()
