@@ -53,9 +53,14 @@ validate: $(STAMP) $(SAM_STAMP) $(NODE_STAMP) ## sam validate --lint, cfn-lint +
 	$(BIN)/python -m modelrelay.check_routes config/routes.json
 	$(BIN)/python -m modelrelay.check_routes sandbox/routes.json
 	$(BIN)/python -m modelrelay.derive --check
+	# The spoke stack (pull mode): the same lint, and its forwarding rule derived from the same routes.
+	$(SAM) validate --lint -t spoke/template.yaml
+	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- spoke/template.yaml
+	$(BIN)/python -m modelrelay.derive --check --partial --template spoke/template.yaml
 
-routes: $(STAMP) ## Derive template.yaml's approval rule groups and bucket parameters from config/routes.json
+routes: $(STAMP) ## Derive template.yaml's approval rule groups and bucket parameters (and spoke/template.yaml's groups) from config/routes.json
 	$(BIN)/python -m modelrelay.derive --write
+	$(BIN)/python -m modelrelay.derive --write --partial --template spoke/template.yaml
 
 lint: $(STAMP) ## ruff (lint, and the formatter in check mode)
 	$(BIN)/ruff check .

@@ -81,8 +81,10 @@ def deploy_stack(
     build_dir: Path | None = None,
     template_path: Path = REPO / "template.yaml",
 ) -> Deployment:
-    # What `make routes` writes into template.yaml for config/routes.json, derived here from the sandbox's routes.
-    derived = derive.apply(template_path.read_text(), load_routing_config(routes_file))
+    # What `make routes` writes into template.yaml for config/routes.json, derived here from the sandbox's routes
+    # (spoke/template.yaml holds only some of the blocks).
+    partial = template_path.resolve() != (REPO / "template.yaml").resolve()
+    derived = derive.apply(template_path.read_text(), load_routing_config(routes_file), partial=partial)
     template = json.loads(json.dumps(load_cfn_yaml(derived)))
     s3 = session.client("s3", endpoint_url=endpoint_url)
     account = session.client("sts", endpoint_url=endpoint_url).get_caller_identity()["Account"]

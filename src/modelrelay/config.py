@@ -553,6 +553,50 @@ class Settings(_Strict):
     state_table: str = Field(min_length=3)
     notification_topic_arn: str = Field(min_length=20)
     event_bus_name: str = Field(min_length=1)
+    # Pull mode (template parameter HubMode): this stack runs in the hub account and pulls approved packages from the
+    # listed spoke accounts, which forward their events to its bus and grant it read access (spoke/template.yaml).
+    hub_mode: Literal["push", "pull"] = "push"
+    spoke_account_ids: tuple[Annotated[str, Field(pattern=r"^\d{12}$")], ...] = ()
+
+    @field_validator("spoke_account_ids", mode="before")
+    @classmethod
+    def _account_list(cls, value: object) -> object:
+        # The template passes a CommaDelimitedList as "a,b" (empty: "").
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("hub_mode", mode="before")
+    @classmethod
+    def _default_mode(cls, value: object) -> object:
+        return value or "push"
+
+    @model_validator(mode="after")
+    def _pull_needs_spokes(self) -> Settings:
+        if self.hub_mode == "pull" and not self.spoke_account_ids:
+            raise ValueError("hub_mode: pull mode needs the spoke accounts it accepts (spoke_account_ids)")
+        if self.hub_mode == "pull" and self.hub_role_arn:
+            raise ValueError("hub_mode: pull mode runs in the hub account; hub_role_arn is for the push pattern")
+        return self
+
+    @property
+    def pull(self) -> bool:
+        return self.hub_mode == "pull"
+
+    def source_accounts(self) -> list[str]:
+        """Accounts whose packages this stack promotes by default: its own, and in pull mode the listed spokes."""
+        return [self.account_id, *(a for a in self.spoke_account_ids if a != self.account_id)]
+
+    def owns_package(self, package_arn: str) -> bool:
+        """Whether ``package_arn`` is in this stack's account (ModelRelay may write on it); in pull mode a spoke's
+        package is read-only to the hub (the spoke grants Describe, not Update)."""
+        parts = package_arn.split(":")
+        return len(parts) > 4 and parts[4] == self.account_id
+
+    def may_write_source(self, package_arn: str) -> bool:
+        """Whether ModelRelay records its status on this source package: always in push mode (the stack runs in the
+        package's account); in pull mode only on the hub account's own packages."""
+        return not self.pull or self.owns_package(package_arn)
 
     @field_validator("hub_role_arn", "hub_external_id", mode="before")
     @classmethod
@@ -578,6 +622,8 @@ _SETTINGS_ENV = {
     "state_table": "STATE_TABLE",
     "notification_topic_arn": "NOTIFICATION_TOPIC_ARN",
     "event_bus_name": "EVENT_BUS_NAME",
+    "hub_mode": "HUB_MODE",
+    "spoke_account_ids": "SPOKE_ACCOUNT_IDS",
 }
 
 

@@ -132,8 +132,9 @@ def mme_endpoint_arns(config: RoutingConfig) -> list[str]:
     return [prefix + name for name in names or ["modelrelay-no-mme-route"]]
 
 
-def apply(template: str, config: RoutingConfig) -> str:
-    """``template`` with every derived block regenerated from ``config``."""
+def apply(template: str, config: RoutingConfig, *, partial: bool = False) -> str:
+    """``template`` with every derived block regenerated from ``config``; ``partial``: the template holds only some
+    of the blocks (spoke/template.yaml holds the approval groups, which its forwarding rule matches)."""
     blocks = _blocks(config)
     found: set[str] = set()
 
@@ -147,7 +148,9 @@ def apply(template: str, config: RoutingConfig) -> str:
 
     rendered = _BLOCK.sub(render, template)
     missing = set(blocks) - found
-    if missing:
+    if partial and not found:
+        raise ConfigError("the template has no derived block")
+    if missing and not partial:
         raise ConfigError(f"template.yaml lacks the derived block(s) {sorted(missing)}")
     return rendered
 
@@ -156,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m modelrelay.derive", description=__doc__.splitlines()[0])
     parser.add_argument("--routes", default="config/routes.json")
     parser.add_argument("--template", default="template.yaml")
+    parser.add_argument(
+        "--partial", action="store_true", help="the template holds only some blocks (spoke/template.yaml)"
+    )
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true")
     mode.add_argument("--check", action="store_true")
@@ -164,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_routing_config(args.routes)
         template = Path(args.template)
         current = template.read_text()
-        wanted = apply(current, config)
+        wanted = apply(current, config, partial=args.partial)
     except ConfigError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 1

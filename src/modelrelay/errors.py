@@ -48,6 +48,18 @@ class SourceNotAllowed(ModelRelayError):
     reason = "source_not_allowed"
 
 
+class SpokeNotAllowed(SourceNotAllowed):
+    """Pull mode: the event comes from an account that is not a listed spoke (``SpokeAccountIds``)."""
+
+    reason = "spoke_not_allowed"
+
+
+class SourceNotShared(ModelRelayError):
+    """Pull mode: the spoke's model package group does not let the hub account describe its packages."""
+
+    reason = "source_not_shared"
+
+
 class NoRouteForGroup(ModelRelayError):
     """The model package group has no route in the routing configuration."""
 
@@ -56,6 +68,12 @@ class NoRouteForGroup(ModelRelayError):
 
 class PackageNotFound(ModelRelayError):
     reason = "package_not_found"
+
+
+class PackageAccessDenied(ModelRelayError):
+    """SageMaker refused to describe the package (another account's package without a grant)."""
+
+    reason = "package_access_denied"
 
 
 class MissingInferenceSpecification(ModelRelayError):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
-from modelrelay.errors import InvalidEvent, MissingInferenceSpecification, PackageNotFound
+from modelrelay.errors import InvalidEvent, MissingInferenceSpecification, PackageAccessDenied, PackageNotFound
 from modelrelay.events import ApprovalStatus
 from modelrelay.observability import logger
 from modelrelay.steps import SourcePackage
@@ -66,6 +66,8 @@ def describe(sagemaker: SageMakerClient, package_arn: str) -> dict[str, Any]:
     except ClientError as error:
         if is_not_found(error):
             raise PackageNotFound(f"model package {package_arn} does not exist") from error
+        if error.response.get("Error", {}).get("Code") in ("AccessDeniedException", "AccessDenied"):
+            raise PackageAccessDenied(f"not allowed to describe model package {package_arn}") from error
         raise
     return response
 

@@ -14,6 +14,7 @@ import hashlib
 from typing import Any
 
 from modelrelay.adapters import s3, sagemaker
+from modelrelay.config import Settings
 from modelrelay.domain.artifacts import hub_key, locations
 from modelrelay.domain.deps import PromotionDeps
 from modelrelay.errors import ArtifactChanged
@@ -22,6 +23,7 @@ from modelrelay.steps import ArtifactRef, HubResult, PackageArtifact, PromotionP
 
 __all__ = [
     "ensure_hub_group",
+    "hub_group_for",
     "hub_group_name",
     "hub_key",
     "hub_provenance",
@@ -45,11 +47,21 @@ def hub_group_name(prefix: str, source_group: str) -> str:
     return f"{name[: HUB_GROUP_NAME_LIMIT - len(digest) - 1].rstrip('-')}-{digest}"
 
 
+def hub_group_for(settings: Settings, source_account: str, source_group: str) -> str:
+    """The hub group of a source group. Push: ``<prefix>-<group>`` (one spoke per stack). Pull: one hub pulls from
+    many spokes, whose group names may be equal, so the spoke's account is part of the name:
+    ``<prefix>-<account>-<group>`` (still under ``<prefix>-*``, which the hub's IAM statements name)."""
+    prefix = settings.hub_model_package_group
+    if settings.pull:
+        return hub_group_name(prefix, f"{source_account}-{source_group}")
+    return hub_group_name(prefix, source_group)
+
+
 def ensure_hub_group(plan: PromotionPlan, deps: PromotionDeps) -> str:
     """The source group's hub group, created on first use (idempotent; a concurrent create is tolerated), tagged
     with its origin."""
     assert plan.source
-    group = hub_group_name(deps.settings.hub_model_package_group, plan.source.group)
+    group = hub_group_for(deps.settings, plan.source.account, plan.source.group)
     created = sagemaker.ensure_group(
         deps.hub().sagemaker,
         group,

@@ -405,7 +405,9 @@ def finish(
         "modelrelay:rollout-reason": ": ".join(filter(None, (rollout.reason_code, rollout.reason))) or rollout.status,
     }
     not_recorded = []
-    targets = [(deps.sagemaker, plan.package_arn)]
+    # Pull mode: a spoke's package is read-only to the hub (its group policy grants Describe); the hub package
+    # carries the record.
+    targets = [(deps.sagemaker, plan.package_arn)] if deps.settings.may_write_source(plan.package_arn) else []
     if hub is not None:
         targets.append((deps.hub().sagemaker, hub.hub_package_arn))
     for client, package_arn in targets:

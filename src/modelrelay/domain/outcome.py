@@ -218,6 +218,15 @@ def _record_status_on_package(
         }
     elif detail.get("hub_package_arn"):
         status |= {"modelrelay:hub-package": str(detail["hub_package_arn"])}
+    if not deps.settings.may_write_source(package_arn):
+        # Pull mode: the spoke's package is read-only to the hub (its group policy grants Describe, not Update). The
+        # status goes on the hub package when there is one (it names its source: modelrelay:source-package-arn);
+        # after a failure nothing of this execution is left in the hub, and the event and notification say it all.
+        hub_package = detail.get("hub_package_arn")
+        if hub_package:
+            sagemaker.record_status(deps.hub().sagemaker, str(hub_package), status, best_effort=True)
+        detail["status_recorded_on_package"] = False
+        return
     if not sagemaker.record_status(deps.sagemaker, package_arn, status):
         # The event may name a package that does not exist (malformed or forged): say so, don't crash.
         detail["status_recorded_on_package"] = False

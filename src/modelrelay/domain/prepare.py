@@ -16,27 +16,59 @@ from modelrelay.domain.deps import PromotionDeps
 from modelrelay.domain.mme import mme_container, target_model
 from modelrelay.errors import (
     NothingToRollBack,
+    PackageAccessDenied,
     SourceNotAllowed,
+    SourceNotShared,
+    SpokeNotAllowed,
 )
 from modelrelay.events import ManualRollbackRequest, ModelPackageStateChangeEvent, RerunRequest, parse_start_input
 from modelrelay.observability import logger
 from modelrelay.steps import ArtifactRef, PromotionPlan, RouteKind
 
 
-def _check_source_allowed(deps: PromotionDeps, account: str, region: str) -> None:
-    accounts = deps.routing.allowed_source_accounts or [deps.settings.account_id]
-    regions = deps.routing.allowed_regions or [deps.settings.region]
+def check_source_allowed(deps: PromotionDeps, account: str, region: str) -> None:
+    """The account and region an event (or the package it names) comes from must be on the allow-list: the routes'
+    ``allowed_source_accounts`` (default: this account). In pull mode the stack's ``SpokeAccountIds`` bound it as
+    well: the bus policy admits only those spokes, and an event that reached the state machine some other way
+    (another bus forwarding to this one, a hand-started execution) is refused here, before anything is read or
+    written."""
+    settings = deps.settings
+    accounts = deps.routing.allowed_source_accounts or settings.source_accounts()
+    if settings.pull and (account not in settings.source_accounts() or account not in accounts):
+        spokes = ", ".join(settings.spoke_account_ids)
+        raise SpokeNotAllowed(
+            f"events from account {account} are not accepted: it is not a spoke of this hub (SpokeAccountIds: "
+            f"{spokes}; this account: {settings.account_id})"
+        )
+    regions = deps.routing.allowed_regions or [settings.region]
     if account not in accounts:
         raise SourceNotAllowed(f"events from account {account} are not accepted (allowed: {', '.join(accounts)})")
     if region not in regions:
         raise SourceNotAllowed(f"events from region {region} are not accepted (allowed: {', '.join(regions)})")
 
 
+def _describe_source(arn: str, deps: PromotionDeps) -> dict[str, Any]:
+    """The exact package, re-read; in pull mode a spoke's package is read across accounts, which its group's
+    resource policy must allow (docs/policies/spoke-group-policy.json)."""
+    try:
+        return sagemaker.describe(deps.sagemaker, arn)
+    except PackageAccessDenied as error:
+        if deps.settings.pull and not deps.settings.owns_package(arn):
+            raise SourceNotShared(
+                f"account {deps.settings.account_id} may not describe {arn}: the spoke's model package group has no "
+                "resource policy granting this hub account (apply docs/policies/spoke-group-policy.json to it)"
+            ) from error
+        raise
+
+
 def resolved_route(group: str, deps: PromotionDeps, package_arn: str | None = None) -> Route:
     """The group's route with its model name: the route's template, or the group's tag when the route names one."""
     route = deps.routing.route_for(group)
     target = route.target
-    if isinstance(target, MmeTarget) and target.model_name_tag:
+    # A spoke's group tags are not readable from the hub in pull mode (a group's resource policy shares its
+    # packages, not its tags): the route's template names the model.
+    spoke_group = bool(package_arn) and deps.settings.pull and not deps.settings.owns_package(str(package_arn))
+    if isinstance(target, MmeTarget) and target.model_name_tag and not spoke_group:
         parts = package_arn.split(":") if package_arn else []
         partition, region, account = (parts[1], parts[3], parts[4]) if parts else ("aws", "", "")
         region = region or deps.settings.region
@@ -115,10 +147,10 @@ def _approval(
     detail = event.detail
     arn = detail.ModelPackageArn
     arn_parts = arn.split(":")
-    _check_source_allowed(deps, event.account, event.region)
-    _check_source_allowed(deps, arn_parts[4], arn_parts[3])
+    check_source_allowed(deps, event.account, event.region)
+    check_source_allowed(deps, arn_parts[4], arn_parts[3])
 
-    description = sagemaker.describe(deps.sagemaker, arn)
+    description = _describe_source(arn, deps)
     status = description.get("ModelApprovalStatus", "PendingManualApproval")
     group = description.get("ModelPackageGroupName", detail.ModelPackageGroupName)
     if not deps.routing.has_route(group):

@@ -504,7 +504,9 @@ def finish(
     }
     # The outcome is what the endpoint says; failing to annotate a package must not turn it into a failure.
     not_recorded = []
-    targets = [(deps.sagemaker, plan.package_arn)]
+    # Pull mode: a spoke's package is read-only to the hub (its group policy grants Describe); the hub package
+    # carries the record.
+    targets = [(deps.sagemaker, plan.package_arn)] if deps.settings.may_write_source(plan.package_arn) else []
     if hub is not None:
         targets.append((deps.hub().sagemaker, hub.hub_package_arn))
     for client, package_arn in targets:
