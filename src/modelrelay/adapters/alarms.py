@@ -19,6 +19,13 @@ def missing(cloudwatch: CloudWatchClient, names: list[str]) -> list[str]:
     return [name for name in names if not cloudwatch.describe_alarms(AlarmNames=[name]).get("MetricAlarms")]
 
 
+def own_alarm_names(endpoint: str, kind: str = "") -> tuple[str, str]:
+    """The names of ModelRelay's own 5XX and p99 latency alarms on an endpoint (``kind``: ``""`` or ``"shadow"``);
+    the template's IAM statements allow PutMetricAlarm on exactly these (``modelrelay.derive``)."""
+    prefix = f"modelrelay-{endpoint}-{kind + '-' if kind else ''}"
+    return f"{prefix}5xx", f"{prefix}latency-p99"
+
+
 def ensure_endpoint_alarms(
     cloudwatch: CloudWatchClient, endpoint: str, variant: str, thresholds: AlarmDefaults, kind: str = ""
 ) -> list[str]:
@@ -27,8 +34,7 @@ def ensure_endpoint_alarms(
     ``kind="shadow"`` names them ``modelrelay-<endpoint>-shadow-5xx``/``-shadow-latency-p99``: a shadow variant
     publishes ``AWS/SageMaker`` metrics under its own ``VariantName`` (model-shadow-deployment.html)."""
     dimensions: list[Any] = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
-    prefix = f"modelrelay-{endpoint}-{kind + '-' if kind else ''}"
-    errors, latency = f"{prefix}5xx", f"{prefix}latency-p99"
+    errors, latency = own_alarm_names(endpoint, kind)
     cloudwatch.put_metric_alarm(
         AlarmName=errors,
         AlarmDescription=f"ModelRelay rollout guardrail: 5XX errors on {endpoint}/{variant}",
