@@ -445,6 +445,7 @@ def start(
     state_dir: Path | None = None,
     build_dir: Path | None = None,
     iam: bool | None = None,
+    parameter_overrides: dict[str, str] | None = None,
 ) -> SandboxEnvironment:
     """Start the emulator, seed both accounts, deploy the real template, subscribe a notifications queue.
 
@@ -455,6 +456,9 @@ def start(
     authenticated and authorised; the decision log is ``<state dir>/iam-usage.jsonl``. ``None``: env
     ``MODELRELAY_SANDBOX_IAM=enforce`` turns it on (off by default). Either way the accounts' administrators
     (``ACCESS_KEY_ID`` in the stack account, ``HUB_ADMIN_ACCESS_KEY_ID`` in the hub account) exist.
+
+    ``parameter_overrides``: template parameters to set besides the sandbox's own (benches, e.g.
+    ``PromotionConcurrency``).
     """
     if _RUNNING:
         raise RuntimeError(
@@ -491,6 +495,7 @@ def start(
                 "HubRoleArn": f"arn:aws:iam::{HUB_ACCOUNT_ID}:role/{HUB_ROLE_NAME}",
                 "HubExternalId": HUB_EXTERNAL_ID,
                 **webhook_parameters(webhooks.url),
+                **(parameter_overrides or {}),
             },
             ROUTES_FILE,
             build_dir=build_dir,

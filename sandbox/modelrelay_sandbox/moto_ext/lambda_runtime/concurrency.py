@@ -12,12 +12,18 @@ up to 6 hours); reserved concurrency 0 throttles every invocation, asynchronous 
 from __future__ import annotations
 
 import json
+import threading
+from collections import Counter
 
 from moto.awslambda.exceptions import LambdaClientError
 
 from .pool import POOL, RESERVED_LIMIT
 from .spec import FunctionSpec
 from .worker import Worker
+
+_counts_lock = threading.Lock()
+THROTTLES: Counter[str] = Counter()  # synchronous invokes answered 429, by Reason (benches report it)
+QUEUED: Counter[str] = Counter()  # asynchronous events that had to wait for capacity, by Reason
 
 
 class Throttled(LambdaClientError):
@@ -35,10 +41,17 @@ def checkout(spec: FunctionSpec, *, wait_for_capacity: bool) -> Worker | None:
     """A free warm environment of ``spec`` (marked busy), or None when a new one may be started (the start is
     reserved: :func:`.pool.spawn` it). At a concurrency limit raise :class:`Throttled`, or with
     ``wait_for_capacity`` wait for an environment to be checked in."""
+    waited = False
     while True:
         worker, refusal = POOL.checkout(spec)
         if worker is not None or refusal is None:
             return worker
         if not wait_for_capacity or spec.reserved_concurrency == 0:
+            with _counts_lock:
+                THROTTLES[refusal] += 1
             raise Throttled(refusal)
+        if not waited:
+            with _counts_lock:
+                QUEUED[refusal] += 1
+            waited = True
         POOL.wait_for_checkin(timeout=0.5)
