@@ -123,13 +123,14 @@ sandbox-up: install sandbox-build ## Start the sandbox detached; returns when re
 sandbox-down: ## Stop the detached sandbox and its child processes (found by its port if its files are gone)
 	$(BIN)/python -m modelrelay_sandbox.cli down --port $(MODELRELAY_SANDBOX_PORT)
 
-bench: install ## Benchmarks (memory of a 1 GiB validation, API calls and transitions of a promotion, API calls vs registry size, import times)
+bench: install ## Benchmarks (1 GiB validation memory, API calls/transitions of a promotion, API calls vs registry size, imports, load, a 1,000-approval burst)
 	$(BIN)/python bench/bench_artifact_memory.py --size-mib 1024
 	$(BIN)/python bench/bench_promotion.py --route mme
 	$(BIN)/python bench/bench_promotion.py --route endpoint
 	$(BIN)/python bench/bench_registry_scale.py
 	$(BIN)/python bench/bench_imports.py
 	$(BIN)/python bench/bench_load.py
+	$(BIN)/python bench/bench_burst.py --packages 1000 --groups 500
 
 # Operator actions are the `modelrelay` command (`modelrelay --help`); these two targets call it.
 # TARGET: STACK=<stack name> (AWS, usual region/profile) or SANDBOX=1 (.sandbox/outputs.json).
