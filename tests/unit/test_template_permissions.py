@@ -147,6 +147,7 @@ CONFIGURATIONS = {
     "defaults": {},
     "same-account hub, everything set": EVERYTHING,
     "cross-account hub, everything set": EVERYTHING | {"HubRoleArn": HUB_ROLE, "HubBucketName": "hub-bucket"},
+    "pull mode": {"HubMode": "pull", "SpokeAccountIds": "111122223333"},
 }
 
 
