@@ -226,8 +226,16 @@ _INTERPRETER_MODULES = (
 )
 
 
+_clients_lock = threading.Lock()
+_clients: dict[tuple[str, str, str, str, str], Any] = {}
+
+
 def _role_boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-    """moto's ``boto_client_for``, signed with the role of ``state_credentials`` (the execution role)."""
+    """moto's ``boto_client_for``, signed with the role of ``state_credentials`` (the execution role).
+
+    One client per (service, Region, credentials, port), reused by every execution: moto builds a new client for
+    each integration call, which costs more CPU than the call itself and, under a burst of hundreds of executions,
+    starves the in-process server (boto3 clients are thread-safe; their creation is not, hence the lock)."""
     role_arn = getattr(state_credentials, "role_arn", None)
     if not role_arn:
         return _original_boto_client_for(region=region, service=service, state_credentials=state_credentials)
@@ -238,20 +246,27 @@ def _role_boto_client_for(region: str, service: str, state_credentials: Any = No
     from .lambda_runtime.credentials import role_credentials
 
     creds = role_credentials(role_arn.split(":")[4], region, role_arn, f"states-{role_arn.split('/')[-1]}")
-    return boto3.client(
-        service,
-        region_name=region,
-        endpoint_url=f"http://localhost:{_sandbox_port()}",
-        aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=creds["AWS_SESSION_TOKEN"],
-        config=Config(  # as moto's boto_client_for
-            parameter_validation=False,
-            retries={"max_attempts": 0, "total_max_attempts": 1},
-            connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-            read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-        ),
-    )
+    port = _sandbox_port()
+    key = (service, region, creds["AWS_ACCESS_KEY_ID"], creds["AWS_SESSION_TOKEN"], port)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = boto3.client(
+                service,
+                region_name=region,
+                endpoint_url=f"http://localhost:{port}",
+                aws_access_key_id=creds["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=creds["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=creds["AWS_SESSION_TOKEN"],
+                config=Config(  # as moto's boto_client_for, with a pool for concurrent executions
+                    parameter_validation=False,
+                    retries={"max_attempts": 0, "total_max_attempts": 1},
+                    connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                    read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                    max_pool_connections=64,
+                ),
+            )
+        return client
 
 
 _original_boto_client_for = boto_client.boto_client_for
