@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from modelrelay.config import RolloutConfig
+from modelrelay.config import MAX_GATE_SECONDS, MAX_STAGES, RolloutConfig
 from modelrelay.domain.rollout import LEASE_MARGIN_SECONDS
-from modelrelay.errors import EndpointLeaseBusy, HubPackageNotReady, PointerConflict
+from modelrelay.errors import EndpointLeaseBusy, GateDenied, HubPackageNotReady, PointerConflict
 from modelrelay.steps import StepName
 
 ASL_FILE = Path(__file__).with_name("promotion.asl.json")
@@ -106,8 +106,14 @@ LEASE_RETRY = {
 # The execution's TimeoutSeconds is the sum, in whole hours.
 LAMBDA_THROTTLE_BACKLOG_SECONDS = 3600
 STEPS_ALLOWANCE_SECONDS = 3600 + LAMBDA_THROTTLE_BACKLOG_SECONDS
+# A staged route adds, per stage, a manual gate's longest wait and a stage's rollout (its lease margins included).
+STAGES_ALLOWANCE_SECONDS = MAX_STAGES * (MAX_GATE_SECONDS + LEASE_HOLD_SECONDS)
 EXECUTION_TIMEOUT_SECONDS = (
-    -(-(retry_wait_seconds(LEASE_RETRY) + LEASE_HOLD_SECONDS + STEPS_ALLOWANCE_SECONDS) // 3600) * 3600
+    -(
+        -(retry_wait_seconds(LEASE_RETRY) + LEASE_HOLD_SECONDS + STEPS_ALLOWANCE_SECONDS + STAGES_ALLOWANCE_SECONDS)
+        // 3600
+    )
+    * 3600
 )
 
 # SageMaker finishes a new model package (validation, image scan) before a model can be built from it: a hub
@@ -167,10 +173,19 @@ def _lambda(
     return state
 
 
-def _rollout(action: str, result: str | None, then: str, on_error: str, comment: str, **extra: Any) -> dict[str, Any]:
+def _rollout(
+    action: str,
+    result: str | None,
+    then: str,
+    on_error: str,
+    comment: str,
+    plan: str = "$.plan",
+    rollout: str = "$.rollout",
+    **extra: Any,
+) -> dict[str, Any]:
     return _lambda(
         "RolloutStepFunctionArn",
-        {"action": action, "plan.$": "$.plan", "hub.$": "$.hub", "rollout.$": "$.rollout"},
+        {"action": action, "plan.$": plan, "hub.$": "$.hub", "rollout.$": rollout},
         result,
         then,
         on_error=on_error,
@@ -190,6 +205,215 @@ def _choice(variable: str, cases: dict[str, str], default: str, comment: str | N
     return state
 
 
+def _stage_step(action: str, then: str, on_error: str, comment: str, **extra: Any) -> dict[str, Any]:
+    return _lambda(
+        "StageStepFunctionArn",
+        {
+            "action": action,
+            "plan.$": "$.plan",
+            "hub.$": "$.hub",
+            "stage.$": "$.stage",
+            "stage_mme.$": "$.stage_mme",
+            "stage_rollout.$": "$.stage_rollout",
+            "failure.$": "$.failure",
+        },
+        "$.stage",
+        then,
+        on_error=on_error,
+        comment=comment,
+        **extra,
+    )
+
+
+def stage_states() -> dict[str, Any]:
+    """A staged route: each stage deployed (in its account) by the steps that deploy a route, then tested, then
+    its gate; a refused gate rolls back the stages reached, newest first, with the same steps (restore plans)."""
+    stage_rollout = {"plan": "$.stage_plan", "rollout": "$.stage_rollout"}
+    return {
+        "BeginStages": _stage_step(
+            "begin",
+            "StagePlan",
+            "BeginStagesFailed",
+            comment="The route's stages in order; the first stage's plan (the hub copy onto its target).",
+        ),
+        "StagePlan": {
+            "Type": "Pass",
+            "Comment": "The current stage's plan, where the deployment steps read it.",
+            "InputPath": "$.stage.plan",
+            "ResultPath": "$.stage_plan",
+            "Next": "StageKind",
+        },
+        "StageKind": _choice(
+            "$.stage_plan.route_kind",
+            {"mme": "DeployStageOnMme"},
+            default="StageRolloutAcquire",
+            comment="The stage's target, in the stage's account (its deployment role): an MME or an endpoint.",
+        ),
+        "DeployStageOnMme": _lambda(
+            "StageOnMmeFunctionArn",
+            {"plan.$": "$.stage_plan", "hub.$": "$.hub"},
+            "$.stage_mme",
+            "StageDeployed",
+            on_error="StageDeployFailed",
+            retry=(POINTER_RETRY,),
+            comment="Deploying: the hub copy under the stage MME's immutable key, its test, its pointer. Restoring: "
+            "the pointer back.",
+        ),
+        "StageRolloutAcquire": _rollout(
+            "acquire",
+            "$.stage_rollout",
+            "StageRolloutStart",
+            "StageDeployFailed",
+            retry=(LEASE_RETRY,),
+            comment="The stage endpoint's lease (records of a stage's account are kept apart).",
+            **stage_rollout,
+        ),
+        "StageRolloutStart": _rollout(
+            "start",
+            "$.stage_rollout",
+            "WaitForStageRollout",
+            "StageRolloutFailed",
+            retry=(HUB_PACKAGE_RETRY,),
+            comment="Preflight, model from the hub package + cloned config + guarded UpdateEndpoint (or, restoring, "
+            "back to the previous config).",
+            **stage_rollout,
+        ),
+        "WaitForStageRollout": {
+            "Type": "Wait",
+            "SecondsPath": "$.stage_rollout.wait_seconds",
+            "Next": "StageRolloutCheck",
+        },
+        "StageRolloutCheck": _rollout(
+            "check",
+            "$.stage_rollout",
+            "StageRolloutSettled",
+            "StageRolloutFailed",
+            comment="DescribeEndpoint in the stage's account and classify.",
+            **stage_rollout,
+        ),
+        "StageRolloutSettled": _choice(
+            "$.stage_rollout.status", {"InProgress": "WaitForStageRollout"}, default="StageRolloutFinish"
+        ),
+        "StageRolloutFinish": _rollout(
+            "finish",
+            "$.stage_rollout",
+            "StageDeployed",
+            "StageRolloutFailed",
+            comment="Release the lease, keep the winners, delete the loser.",
+            **stage_rollout,
+        ),
+        "StageDeployed": _choice(
+            "$.stage.phase",
+            {"rollback": "RollBackStages"},
+            default="TestStage",
+            comment="A deployment is tested next; a restore goes on to the next stage to roll back.",
+        ),
+        "TestStage": _stage_step(
+            "test",
+            "StageTested",
+            "TestStageFailed",
+            comment="Did it deploy; InService on the new config; the test's sample answered 2xx in time.",
+        ),
+        "StageTested": _choice(
+            "$.stage.phase",
+            {"rollback": "RollBackStages", "done": "RecordOutcome"},
+            default="GateKind",
+            comment="A stage that did not deploy ends here (earlier stages as they are); one that failed its test "
+            "is rolled back.",
+        ),
+        "GateKind": _choice(
+            "$.stage.gate",
+            {"automatic": "BakeStage", "manual": "WaitForApproval"},
+            default="AdvanceStage",
+        ),
+        "BakeStage": {
+            "Type": "Wait",
+            "Comment": "Automatic gate: the stage bakes; its alarms must stay OK.",
+            "SecondsPath": "$.stage.bake_seconds",
+            "Next": "CheckBake",
+        },
+        "CheckBake": _stage_step(
+            "bake_check",
+            "BakeChecked",
+            "StageGateFailed",
+            comment="Alarms that went to ALARM since the stage was deployed refuse the gate.",
+        ),
+        "BakeChecked": _choice("$.stage.phase", {"rollback": "RollBackStages"}, default="AdvanceStage"),
+        "WaitForApproval": {
+            "Type": "Task",
+            "Comment": "Manual gate: the StageStep function keeps this task's token (state table, by execution) and "
+            "tells the approvers; modelrelay approve|deny or the package's registry stage (ModelLifeCycle) answers "
+            "it with SendTaskSuccess / SendTaskFailure(GateDenied). No answer by the deadline: gate_expired.",
+            "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            "Parameters": {
+                "FunctionName": "${StageStepFunctionArn}",
+                "Payload": {
+                    "action": "gate_wait",
+                    "execution.$": "$.execution",
+                    "token.$": "$$.Task.Token",
+                    "plan.$": "$.plan",
+                    "hub.$": "$.hub",
+                    "stage.$": "$.stage",
+                },
+            },
+            "TimeoutSecondsPath": "$.stage.gate_timeout_seconds",
+            "ResultPath": "$.stage.approval",
+            "Retry": [LAMBDA_THROTTLE_RETRY, LAMBDA_RETRY],
+            "Catch": [
+                {"ErrorEquals": [GateDenied.__name__], "ResultPath": "$.stage.approval", "Next": "RefuseGate"},
+                {
+                    "ErrorEquals": ["States.Timeout", "States.HeartbeatTimeout"],
+                    "ResultPath": None,
+                    "Next": "ExpireGate",
+                },
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure.error", "Next": "StageGateFailed"},
+            ],
+            "Next": "AdvanceStage",
+        },
+        "RefuseGate": _stage_step(
+            "refuse",
+            "RollBackStages",
+            "StageGateFailed",
+            comment="Denied: every stage reached is rolled back.",
+        ),
+        "ExpireGate": _stage_step(
+            "expire",
+            "RecordOutcome",
+            "StageGateFailed",
+            comment="Nobody answered in time: gate_expired; the stages stay as they are.",
+        ),
+        "AdvanceStage": _stage_step(
+            "advance",
+            "MoreStages",
+            "StageGateFailed",
+            comment="On to the next stage, or done.",
+        ),
+        "MoreStages": _choice("$.stage.phase", {"done": "RecordOutcome"}, default="StagePlan"),
+        "RollBackStages": _stage_step(
+            "rollback_next",
+            "RollBackKind",
+            "RollBackStagesFailed",
+            comment="Record the stage just rolled back; plan the next one (newest first), or finish.",
+        ),
+        "RollBackKind": _choice("$.stage.phase", {"done": "RecordOutcome"}, default="StagePlan"),
+        "BeginStagesFailed": _failed("BeginStages", "RecordOutcome"),
+        "StageDeployFailed": _failed("DeployStage", "RecordOutcome"),
+        "StageRolloutFailed": _failed("DeployStage", "ReleaseStageLease"),
+        "TestStageFailed": _failed("TestStage", "RecordOutcome"),
+        "StageGateFailed": _failed("StageGate", "RecordOutcome"),
+        "RollBackStagesFailed": _failed("RollBackStages", "RecordOutcome"),
+        "ReleaseStageLease": _rollout(
+            "release",
+            None,
+            "RecordOutcome",
+            "RecordOutcome",
+            error_path="$.failure.release_error",
+            comment="Never leave a stage's endpoint locked after a failure.",
+            **stage_rollout,
+        ),
+    }
+
+
 def definition() -> dict[str, Any]:
     states: dict[str, Any] = {
         "Start": {
@@ -203,6 +427,10 @@ def definition() -> dict[str, Any]:
                 "hub": None,
                 "mme": None,
                 "rollout": None,
+                "stage": None,
+                "stage_plan": None,
+                "stage_mme": None,
+                "stage_rollout": None,
                 "failure": {"step": None, "error": None},
             },
             "Next": "PreparePromotion",
@@ -236,7 +464,12 @@ def definition() -> dict[str, Any]:
         ),
         "RouteKind": _choice(
             "$.plan.route_kind",
-            {"mme": "StageOnMme", "endpoint": "RolloutToEndpoint", "inference_component": "RolloutToEndpoint"},
+            {
+                "mme": "StageOnMme",
+                "endpoint": "RolloutToEndpoint",
+                "inference_component": "RolloutToEndpoint",
+                "staged": "BeginStages",
+            },
             default="RolloutToEndpoint",
             comment="An inference component takes the rollout steps too (one lease per component; the "
             "RolloutStep function acts on the component: CreateInferenceComponent / UpdateInferenceComponent).",
@@ -322,6 +555,8 @@ def definition() -> dict[str, Any]:
             "RolloutFinishFailed",
             comment="Release the lease, record the outcome on both packages, keep winners, delete the loser.",
         ),
+        # ---- a staged route: stage by stage, a test and a gate after each ----
+        **stage_states(),
         # ---- go back ----
         "RestoreKind": _choice(
             "$.plan.route_kind",
@@ -366,6 +601,7 @@ def definition() -> dict[str, Any]:
                 "hub.$": "$.hub",
                 "mme.$": "$.mme",
                 "rollout.$": "$.rollout",
+                "stage.$": "$.stage",
                 "failure.$": "$.failure",
             },
             "$.outcome",

@@ -5,6 +5,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from modelrelay.domain.mme import restore_mme, stage_on_mme
+from modelrelay.domain.stages import mme_deps
 from modelrelay.observability import logger, metrics, tracer
 from modelrelay.steps import StageRequest
 from modelrelay.wiring import promotion_deps
@@ -17,6 +18,7 @@ DEPS = promotion_deps()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = StageRequest.model_validate(event)
-    if request.plan.decision == "restore":  # rejected while serving, or a manual rollback: move the pointer back
-        return restore_mme(request.plan, request.execution, DEPS).model_dump(mode="json")
-    return stage_on_mme(request.plan, request.hub, request.execution, DEPS).model_dump(mode="json")
+    deps = mme_deps(request.plan, DEPS)  # a stage of a staged route acts in the stage's account
+    if request.plan.decision == "restore":  # rejected while serving, a manual rollback, a refused gate: move back
+        return restore_mme(request.plan, request.execution, deps).model_dump(mode="json")
+    return stage_on_mme(request.plan, request.hub, request.execution, deps).model_dump(mode="json")

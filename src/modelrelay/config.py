@@ -331,6 +331,43 @@ class InferenceComponentTarget(_Strict):
 
 Target = Annotated[MmeTarget | EndpointTarget | InferenceComponentTarget, Field(discriminator="kind")]
 
+# A stage's name is what the registry shows (SageMaker ModelLifeCycle ``Stage``, an ``EntityName``).
+STAGE_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+DEPLOYMENT_ROLE_PATTERN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+MAX_STAGES = 3
+# A manual gate waits at most this long (its task's TimeoutSeconds); the state machine's timeout covers every gate.
+MAX_GATE_SECONDS = 86400
+
+
+class GateConfig(_Strict):
+    """What lets a promotion leave a stage: ``automatic`` (the stage's test passed and its alarms stayed OK for
+    ``bake_seconds``) or ``manual`` (an approver says yes or no within ``timeout_seconds``: ``modelrelay approve|deny
+    EXECUTION``, or the package's registry stage set to the next stage with ``StageStatus=Approved``/``Rejected``;
+    with no answer by then the promotion ends as ``gate_expired``)."""
+
+    kind: Literal["automatic", "manual"]
+    bake_seconds: int = Field(default=300, ge=0, le=14400)
+    timeout_seconds: int = Field(default=MAX_GATE_SECONDS, ge=1, le=MAX_GATE_SECONDS)
+    alarm_names: list[str] = Field(default_factory=list, max_length=10)
+
+
+class Stage(_Strict):
+    """One account a route's promotion passes through (e.g. ``staging``, then ``production``): its target (an MME or
+    a real-time endpoint with its rollout settings) in the account of ``role_arn``, the deployment role ModelRelay
+    assumes there (with ``external_id``); then a test (``test``: the endpoint answers a sample with 2xx in time) and
+    a gate (``gate``) before the next stage."""
+
+    name: str = Field(pattern=STAGE_NAME_PATTERN)
+    role_arn: str = Field(pattern=DEPLOYMENT_ROLE_PATTERN)
+    external_id: str | None = Field(default=None, min_length=2, max_length=1224)
+    target: Annotated[MmeTarget | EndpointTarget, Field(discriminator="kind")]
+    test: SmokeCheck | None = None
+    gate: GateConfig | None = None
+
+    @property
+    def account(self) -> str:
+        return self.role_arn.split(":")[4]
+
 
 @lru_cache(maxsize=256)
 def glob_regex(pattern: str) -> re.Pattern[str]:
@@ -369,6 +406,44 @@ class Route(_Strict):
     # Buckets an approved package's ModelDataUrl may point at (the ingest bucket is always allowed).
     allowed_artifact_buckets: list[str] = Field(default_factory=list)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    # Optional: the accounts the promotion passes through, in order (see Stage). A route with stages names no
+    # ``target`` of its own: its target is its last stage's (where the model ends up).
+    stages: list[Stage] = Field(default_factory=list, max_length=MAX_STAGES)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _target_of_stages(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("stages") and "target" not in data:
+            last = data["stages"][-1]
+            return {**data, "target": last.get("target") if isinstance(last, dict) else last.target}
+        return data
+
+    @model_validator(mode="after")
+    def _stages_fit(self) -> Route:
+        names = [stage.name for stage in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stages: names must be unique (got {names})")
+        if self.stages and self.pattern is not None:
+            for stage in self.stages:
+                target = stage.target
+                if isinstance(target, MmeTarget) and target.model_name and not target.is_template:
+                    raise ValueError(
+                        f"stages[{stage.name}]: pattern '{self.pattern}' gives every matched group the same "
+                        f"model_name '{target.model_name}'; use a template such as '{{match}}'"
+                    )
+        return self
+
+    def stage(self, name: str) -> Stage:
+        """The stage ``name`` as it applies to this (resolved) route: an MME model name template rendered."""
+        stage = next((s for s in self.stages if s.name == name), None)
+        if stage is None:
+            raise ConfigError(f"route '{self.name}' has no stage '{name}'")
+        target = stage.target
+        if isinstance(target, MmeTarget) and target.is_template and self.model_package_group:
+            matches = self.matches(self.model_package_group) or ()
+            rendered = render_model_name(str(target.model_name), self.model_package_group, matches)
+            stage = stage.model_copy(update={"target": target.model_copy(update={"model_name": rendered})})
+        return stage
 
     @model_validator(mode="after")
     def _group_or_pattern(self) -> Route:

@@ -123,10 +123,14 @@ def covers(matchers: list[Matcher], group_or_pattern: str) -> bool:
 
 
 def parameters(config: RoutingConfig) -> dict[str, str]:
-    """The bucket parameters' values: every bucket a route names, once."""
+    """The bucket parameters' values: every bucket a route names, once; and the staged routes' deployment roles."""
     source = sorted({b for route in config.routes for b in route.allowed_artifact_buckets})
-    mme = sorted({route.target.bucket for route in config.routes if route.target.kind == "mme"})
+    # A staged route's targets are its stages', in their own accounts (reached through their deployment roles).
+    mme = sorted({r.target.bucket for r in config.routes if r.target.kind == "mme" and not r.stages})
+    roles = sorted({stage.role_arn for route in config.routes for stage in route.stages})
     values = {"SourceArtifactBuckets": ",".join(source), "MmeArtifactBuckets": ",".join(mme)}
+    if roles:
+        values["DeploymentRoleArns"] = ",".join(roles)
     for name, value in values.items():
         if len(value.encode()) > PARAMETER_VALUE_LIMIT:
             raise ConfigError(f"{name} would be {len(value.encode())} bytes (CloudFormation allows 4,096)")

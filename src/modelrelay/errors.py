@@ -168,3 +168,17 @@ class MmeSmokeFailed(ModelRelayError):
     ``mme_smoke_failed`` (it loaded but answered an error, or too slowly). The pointer did not move."""
 
     reason = "mme_smoke_failed"
+
+
+class GateDenied(ModelRelayError):
+    """An approver said no at a stage's manual gate (``modelrelay deny``, or the package's registry stage set to
+    ``Rejected``): the Step Functions task waiting on the gate fails with this error name; every stage reached is
+    rolled back."""
+
+    reason = "gate_denied"
+
+
+class GateNotWaiting(ModelRelayError):
+    """``modelrelay approve|deny``: the execution has no manual gate waiting (never had one, decided, or expired)."""
+
+    reason = "gate_not_waiting"

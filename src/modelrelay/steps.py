@@ -24,16 +24,30 @@ StepName = Literal[
     "StartRollout",
     "CheckRollout",
     "FinishRollout",
+    "BeginStages",
+    "DeployStage",
+    "TestStage",
+    "StageGate",
+    "RollBackStages",
 ]
 # Failures at these steps may come after UpdateEndpoint was accepted: the endpoint may already use the hub package.
 ENDPOINT_CHANGING_STEPS: frozenset[str] = frozenset(
     {"StartShadow", "CheckShadow", "StartRollout", "CheckRollout", "FinishRollout"}
 )
 ROLLOUT_STEPS: frozenset[str] = ENDPOINT_CHANGING_STEPS | {"RolloutToEndpoint"}
+# Steps of a staged route (after RegisterInHub): a stage may already serve the hub package, which then stays.
+STAGE_STEPS: frozenset[str] = frozenset({"BeginStages", "DeployStage", "TestStage", "StageGate", "RollBackStages"})
 
 Decision = Literal["promote", "skip", "duplicate", "ignore", "restore"]
-RouteKind = Literal["mme", "endpoint", "inference_component", "none"]
+RouteKind = Literal["mme", "endpoint", "inference_component", "staged", "none"]
 RolloutAction = Literal["acquire", "shadow_start", "shadow_check", "start", "check", "finish", "release"]
+StageAction = Literal["begin", "test", "bake_check", "gate_wait", "advance", "refuse", "expire", "rollback_next"]
+# Where a staged promotion is: deploying the current stage, rolling back the stages it reached, or done.
+StagePhase = Literal["deploy", "rollback", "done"]
+# What ModelRelay records on the package's ModelLifeCycle.StageStatus (SageMaker EntityName: no spaces).
+StageStatus = Literal[
+    "InProgress", "Tested", "PendingApproval", "Deployed", "Failed", "RolledBack", "GateExpired", "Refused"
+]
 RolloutStatus = Literal[
     "Acquired",
     "ShadowFirst",
@@ -133,6 +147,9 @@ class PromotionPlan(_Model):
     target_model: str | None = None
     endpoint_name: str | None = None
     mme_bucket: str | None = None
+    # A stage of a staged route: its name and account (the deployment role's); its target is the stage's.
+    stage: str | None = None
+    stage_account: str | None = None
 
     @property
     def version(self) -> int:
@@ -215,6 +232,44 @@ class RolloutState(_Model):
     status_not_recorded_on: list[str] = Field(default_factory=list)
 
 
+class StageRecord(_Model):
+    """One stage of a staged promotion as it went: where, and its status (the registry's StageStatus)."""
+
+    name: str
+    account: str
+    kind: Literal["mme", "endpoint"]
+    endpoint_name: str
+    status: StageStatus = "InProgress"
+    reason: str | None = None
+    target_model: str | None = None  # MME stages: the TargetModel the pointer moved to
+    endpoint_config: str | None = None  # endpoint stages: the config the endpoint serves now
+    rolled_back_to: str | None = None
+
+
+class StageState(_Model):
+    """Slot "stage": a staged promotion (stages in order, a test and a gate after each; a refusal rolls back)."""
+
+    phase: StagePhase = "deploy"
+    index: int = 0
+    stages: list[StageRecord] = Field(default_factory=list)
+    plan: PromotionPlan | None = None  # the current stage's plan (deploying it, or restoring it)
+    mme: MmeResult | None = None
+    rollout: RolloutState | None = None
+    gate: Literal["automatic", "manual", "none"] = "none"
+    bake_seconds: int = 0
+    gate_timeout_seconds: int = 1
+    deployed_at: int | None = None
+    rollback: list[int] = Field(default_factory=list)  # stages still to roll back (indices; the last first)
+    approval: dict[str, Any] | None = None  # what the approver sent (SendTaskSuccess output)
+    outcome: Literal["Succeeded", "Failed", "RolledBack"] | None = None
+    reason: str | None = None  # stage_failed, gate_alarm, gate_denied, gate_expired, ...
+    message: str | None = None
+
+    @property
+    def current(self) -> StageRecord:
+        return self.stages[self.index]
+
+
 class TaskError(BaseModel):
     """What a Catch puts in ``ResultPath``: Step Functions' ``{"Error", "Cause"}``."""
 
@@ -267,12 +322,27 @@ class RolloutRequest(StepRequest):
     rollout: RolloutState | None = None
 
 
+class StagesRequest(StepRequest):
+    """The StageStep function's request: one action on the staged promotion (``gate_wait`` carries the task
+    token of the waiting manual gate)."""
+
+    action: StageAction
+    plan: PromotionPlan
+    hub: HubResult | None = None
+    stage: StageState | None = None
+    stage_mme: MmeResult | None = None
+    stage_rollout: RolloutState | None = None
+    failure: StepFailure | None = None
+    token: str | None = None
+
+
 class OutcomeRequest(StepRequest):
     event: dict[str, Any]
     plan: PromotionPlan | None = None
     hub: HubResult | None = None
     mme: MmeResult | None = None
     rollout: RolloutState | None = None
+    stage: StageState | None = None
     failure: StepFailure = Field(default_factory=StepFailure)
 
 
@@ -284,6 +354,11 @@ SLOTS: dict[str, type[BaseModel] | None] = {
     "hub": HubResult,
     "mme": MmeResult,
     "rollout": RolloutState,
+    "stage": StageState,
+    # The current stage's plan and what its deployment (or restore) step returned.
+    "stage_plan": PromotionPlan,
+    "stage_mme": MmeResult,
+    "stage_rollout": RolloutState,
     "failure": StepFailure,
     "outcome": OutcomeResult,
     "outcome_error": TaskError,
@@ -294,5 +369,6 @@ FUNCTION_STEPS: dict[str, tuple[type[StepRequest], type[BaseModel]]] = {
     "RegisterInHubFunctionArn": (RegisterRequest, HubResult),
     "StageOnMmeFunctionArn": (StageRequest, MmeResult),
     "RolloutStepFunctionArn": (RolloutRequest, RolloutState),
+    "StageStepFunctionArn": (StagesRequest, StageState),
     "RecordOutcomeFunctionArn": (OutcomeRequest, OutcomeResult),
 }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
+from typing import Any
 
 from modelrelay.adapters import clients, runtime
 from modelrelay.adapters.store import Store
@@ -24,6 +26,25 @@ def _hub(s3: clients.S3Client, sagemaker: clients.SageMakerClient) -> Callable[[
     return lambda: local
 
 
+@cache
+def _role_sessions() -> clients.RoleSessions:
+    return clients.RoleSessions(clients.client("sts"))
+
+
+def stage_session(role_arn: str, external_id: str | None) -> Any:
+    """A session in a stage's account through its deployment role (created on first use, then cached)."""
+    return _role_sessions().session(role_arn, external_id)
+
+
+def stage_deps() -> PromotionDeps:
+    """The StageStep function's: the promotion's, plus what a gate needs (alarms, the gate's decision, a notice)."""
+    deps = promotion_deps()
+    deps.cloudwatch = clients.client("cloudwatch")
+    deps.stepfunctions = clients.client("stepfunctions")
+    deps.sns = clients.client("sns")
+    return deps
+
+
 def promotion_deps() -> PromotionDeps:
     s3, sagemaker = clients.client("s3"), clients.client("sagemaker")
     return PromotionDeps(
@@ -34,6 +55,7 @@ def promotion_deps() -> PromotionDeps:
         store=_store(),
         hub=_hub(s3, sagemaker),
         runtime=clients.client("sagemaker-runtime", config=runtime.RUNTIME_CONFIG),
+        stage_session=stage_session,
     )
 
 
@@ -58,4 +80,5 @@ def rollout_deps() -> RolloutDeps:
         cloudwatch=clients.client("cloudwatch"),
         store=_store(),
         hub=_hub(clients.client("s3"), sagemaker),
+        stage_session=stage_session,
     )

@@ -48,6 +48,7 @@ def test_handlers_are_glue(path: Path) -> None:
         "modelrelay.domain.mme",
         "modelrelay.domain.rollout",
         "modelrelay.domain.outcome",
+        "modelrelay.domain.stages",
         "modelrelay.observability",
         "modelrelay.steps",
         "modelrelay.wiring",

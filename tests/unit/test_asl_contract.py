@@ -100,6 +100,10 @@ def test_every_choice_value_is_a_literal_of_the_field_it_tests() -> None:
         "$.plan.route_kind": steps.RouteKind,
         "$.rollout.status": steps.RolloutStatus,
         "$.outcome.outcome": steps.Outcome,
+        "$.stage_plan.route_kind": steps.RouteKind,
+        "$.stage_rollout.status": steps.RolloutStatus,
+        "$.stage.phase": steps.StagePhase,
+        "$.stage.gate": typing.get_type_hints(steps.StageState)["gate"],
     }
     choices = [
         (c["Variable"], c["StringEquals"]) for s in STATES.values() if s["Type"] == "Choice" for c in s["Choices"]
@@ -112,7 +116,8 @@ def test_every_choice_value_is_a_literal_of_the_field_it_tests() -> None:
 
 def test_every_failed_step_pass_names_a_step_python_knows() -> None:
     results = [s["Result"] for s in STATES.values() if s["Type"] == "Pass" and s.get("ResultPath") == "$.failure.step"]
-    assert len(results) == 10  # one per Lambda step that can fail (StartShadow, CheckShadow included)
+    # one per Lambda step that can fail (StartShadow, CheckShadow included), and the staged route's six
+    assert len(results) == 16
     assert set(results) <= set(get_args(steps.StepName))
     assert set(results) >= steps.ENDPOINT_CHANGING_STEPS and set(results) >= steps.ROLLOUT_STEPS
 

@@ -28,6 +28,7 @@ EVERYTHING = {
     "HubBucketKmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/c",
     "EndpointKmsKeyArns": "arn:aws:kms:us-east-1:123456789012:key/d",
     "EndpointExecutionRoleArns": "arn:aws:iam::123456789012:role/sagemaker-execution",
+    "DeploymentRoleArns": "arn:aws:iam::210987654321:role/modelrelay-deployment",
     "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/e",
     "SubnetIds": "subnet-1",
     "SecurityGroupIds": "sg-1",
@@ -241,7 +242,7 @@ def test_update_model_package_only_on_the_routed_groups() -> None:
         for role, found in statements(given, SCOPED_ROUTES).items():
             updating = [s for s in found if "sagemaker:UpdateModelPackage" in actions(s)]
             granted = {r for s in updating for r in resources(s)}
-            if role in ("RecordOutcomeFunction", "RolloutStepFunction"):
+            if role in ("RecordOutcomeFunction", "RolloutStepFunction", "StageStepFunction"):
                 assert granted == routed | ({hub} if hub_too and role == "RolloutStepFunction" else set()), role
             else:
                 assert not granted, role

@@ -76,3 +76,33 @@ class HubSessionProvider:
                     s3=client("s3", session), sagemaker=client("sagemaker", session), account_id=account
                 )
             return self._clients
+
+
+class RoleSessions:
+    """Sessions in other accounts through their roles (AssumeRole with ExternalId), one per role, refreshed before
+    they expire: a staged route's deployment roles (``Stage.role_arn``)."""
+
+    def __init__(self, sts: STSClient, session_name: str = "modelrelay-stage") -> None:
+        self._sts = sts
+        self._session_name = session_name
+        self._lock = threading.Lock()
+        self._sessions: dict[str, tuple[boto3.Session, float]] = {}
+
+    def session(self, role_arn: str, external_id: str | None) -> boto3.Session:
+        with self._lock:
+            cached = self._sessions.get(role_arn)
+            if cached is None or time.time() > cached[1] - 300:
+                params: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": self._session_name}
+                if external_id:
+                    params["ExternalId"] = external_id
+                credentials = self._sts.assume_role(**params)["Credentials"]
+                session = boto3.Session(
+                    aws_access_key_id=credentials["AccessKeyId"],
+                    aws_secret_access_key=credentials["SecretAccessKey"],
+                    aws_session_token=credentials["SessionToken"],
+                )
+                expiration = credentials["Expiration"]
+                expires = expiration.timestamp() if hasattr(expiration, "timestamp") else time.time() + 900
+                cached = (session, expires)
+                self._sessions[role_arn] = cached
+            return cached[0]

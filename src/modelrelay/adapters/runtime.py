@@ -50,14 +50,13 @@ class Invocation:
 
 
 def invoke(
-    runtime: SageMakerRuntimeClient, endpoint_name: str, target_model: str, body: bytes, content_type: str
+    runtime: SageMakerRuntimeClient, endpoint_name: str, target_model: str | None, body: bytes, content_type: str
 ) -> Invocation:
-    """One ``InvokeEndpoint`` with ``TargetModel`` (the SDK retries only transient service errors)."""
+    """One ``InvokeEndpoint``, with ``TargetModel`` on an MME (the SDK retries only transient service errors)."""
     started = time.monotonic()
+    target = {"TargetModel": target_model} if target_model else {}
     try:
-        response = runtime.invoke_endpoint(
-            EndpointName=endpoint_name, TargetModel=target_model, Body=body, ContentType=content_type
-        )
+        response = runtime.invoke_endpoint(EndpointName=endpoint_name, Body=body, ContentType=content_type, **target)
         response["Body"].read()
         status = int(response["ResponseMetadata"]["HTTPStatusCode"])
         return Invocation(status=status, seconds=time.monotonic() - started)

@@ -219,6 +219,20 @@ def record_status(
     return True
 
 
+def record_lifecycle(sagemaker: SageMakerClient, package_arn: str, stage: str, status: str, description: str) -> bool:
+    """``ModelLifeCycle`` = {Stage, StageStatus, StageDescription} on a package (what the registry shows as the
+    version's stage); best effort: a refusal is logged and False."""
+    try:
+        sagemaker.update_model_package(
+            ModelPackageArn=package_arn,
+            ModelLifeCycle={"Stage": stage, "StageStatus": status, "StageDescription": description[:1024]},
+        )
+    except ClientError as error:
+        logger.warning("stage not recorded on package", extra={"package_arn": package_arn, "error": str(error)})
+        return False
+    return True
+
+
 def delete_package(sagemaker: SageMakerClient, package_arn: str) -> None:
     sagemaker.delete_model_package(ModelPackageName=package_arn)
 

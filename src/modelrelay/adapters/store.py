@@ -15,6 +15,9 @@ Every record kind lives here, and no other module calls DynamoDB:
   and the execution that created it (found in one read, never by listing the registry).
 - ``droppackage#<provenance id>`` (**drop package**): the package a dropped object version became (held by the
   ingest request that creates it, then its ARN): a re-delivered drop is found in one read, never by listing its group.
+- ``gate#<execution>`` (**gate**): the task token of a staged promotion's waiting manual gate, the stage it waits
+  for and its deadline; ``gatepackage#<package arn>`` names that execution for the package an approver may set the
+  registry stage of. ``<account>:`` scopes a stage account's pointer, lease and serving records.
 - ``hubobject#<hub uri>`` (**hub object users**): the hub packages (and registering executions) that use a
   content-addressed hub object; compensation deletes an object only when nobody uses it.
 """
@@ -82,6 +85,13 @@ class Store:
 
     dynamodb: DynamoDBClient
     table: str
+    # Endpoint records (pointers, leases, serving) of a stage's account are kept apart: "<account>:" before the
+    # endpoint name (the same endpoint name in staging and production is two endpoints).
+    scope: str = ""
+
+    def scoped(self, account: str) -> Store:
+        """This store for the endpoints of ``account`` (a staged route's stage)."""
+        return Store(self.dynamodb, self.table, f"{account}:")
 
     def _get(self, pk: str) -> dict[str, Any] | None:
         response = self.dynamodb.get_item(TableName=self.table, Key={"pk": encode(pk)}, ConsistentRead=True)
@@ -159,6 +169,17 @@ class Store:
             ),
         )
 
+    def extend_claim(self, package_arn: str, execution: str, until: int) -> None:
+        """Keep this execution's claim fresh until ``until`` (a staged promotion waiting at a manual gate may wait
+        longer than a claim stays fresh): it counts as claimed then."""
+        self._conditional(
+            self.dynamodb.update_item,
+            Key={"pk": encode(f"package#{package_arn}")},
+            UpdateExpression="SET claimed_at = :until",
+            ConditionExpression="execution = :execution AND outcome = :in_progress",
+            ExpressionAttributeValues=_item({":until": until, ":execution": execution, ":in_progress": "InProgress"}),
+        )
+
     def abandon_claim(self, package_arn: str, execution: str) -> None:
         """Make this execution's unfinished claim stale at once, so a re-delivery or re-drive can take it over."""
         self._conditional(
@@ -171,7 +192,7 @@ class Store:
 
     # ---------- MME TargetModel pointers ----------
     def read_pointer(self, endpoint_name: str, model_name: str) -> dict[str, Any] | None:
-        return self._get(pointer_key(endpoint_name, model_name))
+        return self._get(pointer_key(self.scope + endpoint_name, model_name))
 
     def current_target(self, endpoint_name: str, model_name: str) -> dict[str, Any]:
         """The target the pointer names now ({} when none)."""
@@ -193,7 +214,7 @@ class Store:
             values[":revision"] = revision
         written = self._conditional(
             self.dynamodb.update_item,
-            Key={"pk": encode(pointer_key(endpoint_name, model_name))},
+            Key={"pk": encode(pointer_key(self.scope + endpoint_name, model_name))},
             UpdateExpression="SET #current = :current, history = :history, revision = :next",
             ConditionExpression=condition,
             ExpressionAttributeNames={"#current": "current"},
@@ -254,7 +275,12 @@ class Store:
         taken = self._conditional(
             self.dynamodb.put_item,
             Item=_item(
-                {"pk": f"lease#{endpoint}", "holder": execution, "expires_at": expires_at, "package_arn": package_arn}
+                {
+                    "pk": f"lease#{self.scope}{endpoint}",
+                    "holder": execution,
+                    "expires_at": expires_at,
+                    "package_arn": package_arn,
+                }
             ),
             ConditionExpression="attribute_not_exists(pk) OR expires_at < :now OR holder = :me",
             ExpressionAttributeValues=_item({":now": int(now), ":me": execution}),
@@ -266,7 +292,7 @@ class Store:
         """Extend our lease; False if another execution holds it (ours expired)."""
         return self._conditional(
             self.dynamodb.update_item,
-            Key={"pk": encode(f"lease#{endpoint}")},
+            Key={"pk": encode(f"lease#{self.scope}{endpoint}")},
             UpdateExpression="SET expires_at = :expires",
             ConditionExpression="holder = :me",
             ExpressionAttributeValues=_item({":expires": expires_at, ":me": execution}),
@@ -276,7 +302,7 @@ class Store:
         """Release our lease; a lease taken over after expiry is not ours to release."""
         self._conditional(
             self.dynamodb.delete_item,
-            Key={"pk": encode(f"lease#{endpoint}")},
+            Key={"pk": encode(f"lease#{self.scope}{endpoint}")},
             ConditionExpression="holder = :me",
             ExpressionAttributeValues=_item({":me": execution}),
         )
@@ -284,7 +310,7 @@ class Store:
     # ---------- what serves a real-time endpoint ----------
     def read_serving(self, endpoint: str) -> tuple[ServingRecord | None, list[ServingRecord]]:
         """(current winner, previous winners newest first) of ``endpoint``."""
-        item = self._get(f"serving#{endpoint}")
+        item = self._get(f"serving#{self.scope}{endpoint}")
         if not item or not item.get("config_name"):
             return None, []
         history = [ServingRecord.model_validate(old) for old in item.pop("history", []) or []]
@@ -294,7 +320,7 @@ class Store:
 
     def read_serving_baseline(self, endpoint: str) -> ServingRecord | None:
         """The endpoint config that served before ModelRelay's first rollout of ``endpoint`` (never deleted)."""
-        baseline = (self._get(f"serving#{endpoint}") or {}).get("baseline")
+        baseline = (self._get(f"serving#{self.scope}{endpoint}") or {}).get("baseline")
         return ServingRecord.model_validate(baseline) if baseline else None
 
     def write_serving(
@@ -302,7 +328,7 @@ class Store:
     ) -> None:
         """Record the winner; the baseline, once recorded, is kept."""
         baseline = baseline or self.read_serving_baseline(endpoint)
-        values = {"pk": f"serving#{endpoint}"} | current.model_dump(exclude_none=True)
+        values = {"pk": f"serving#{self.scope}{endpoint}"} | current.model_dump(exclude_none=True)
         values["history"] = [old.model_dump(exclude_none=True) for old in history]
         if baseline is not None:
             values["baseline"] = baseline.model_dump(exclude_none=True)
@@ -325,6 +351,34 @@ class Store:
         values = {"pk": f"icserving#{endpoint}#{component}"} | current.model_dump(exclude_none=True)
         values["history"] = [old.model_dump(exclude_none=True) for old in history]
         self.dynamodb.put_item(TableName=self.table, Item=_item(values))
+
+    # ---------- manual gates: the task token of the waiting execution ----------
+    def put_gate(self, execution: str, record: dict[str, Any]) -> None:
+        """Keep the token of ``execution``'s waiting gate, findable by execution and by the package whose registry
+        stage an approver may set (``record["lifecycle_arn"]``)."""
+        self.dynamodb.put_item(TableName=self.table, Item=_item({"pk": f"gate#{execution}", **record}))
+        self.dynamodb.put_item(
+            TableName=self.table,
+            Item=_item({"pk": f"gatepackage#{record['lifecycle_arn']}", "execution": execution}),
+        )
+
+    def read_gate(self, execution: str) -> dict[str, Any] | None:
+        return self._get(f"gate#{execution}")
+
+    def gate_of_package(self, package_arn: str) -> dict[str, Any] | None:
+        found = self._get(f"gatepackage#{package_arn}")
+        return self.read_gate(str(found["execution"])) if found else None
+
+    def delete_gate(self, execution: str) -> None:
+        gate = self.read_gate(execution)
+        self.dynamodb.delete_item(TableName=self.table, Key={"pk": encode(f"gate#{execution}")})
+        if gate:
+            self._conditional(
+                self.dynamodb.delete_item,
+                Key={"pk": encode(f"gatepackage#{gate['lifecycle_arn']}")},
+                ConditionExpression="execution = :me",
+                ExpressionAttributeValues=_item({":me": execution}),
+            )
 
     # ---------- the hub: which package a provenance became, who uses a hub object ----------
     def claim_hub_package(self, provenance_id: str, execution: str) -> dict[str, Any]:

@@ -27,6 +27,12 @@ class PromotionDeps:
     store: Store
     hub: Callable[[], HubClients]  # this account's clients, or the hub role's (refreshed before they expire)
     runtime: Any = None  # sagemaker-runtime (the MME smoke check's InvokeEndpoint)
+    # Staged routes: a session in a stage's account through its deployment role (clients.RoleSessions.session).
+    stage_session: Callable[[str, str | None], Any] | None = None
+    cloudwatch: Any = None  # staged routes: the automatic gate watches the stage's alarms
+    stepfunctions: Any = None  # staged routes: a manual gate's decision (SendTaskSuccess / SendTaskFailure)
+    sns: Any = None  # staged routes: an approver is told a gate waits
+    source_s3: S3Client | None = None  # staged routes: the stack's own S3 (``s3`` is then the stage account's)
 
 
 @dataclass
@@ -37,3 +43,7 @@ class RolloutDeps:
     cloudwatch: CloudWatchClient
     store: Store
     hub: Callable[[], HubClients]
+    # Staged routes: the stack's own SageMaker client for package reads and records (``sagemaker`` is then the stage
+    # account's), and a session in a stage's account.
+    packages: SageMakerClient | None = None
+    stage_session: Callable[[str, str | None], Any] | None = None

@@ -157,18 +157,19 @@ def _failed_to_load(answer: runtime.Invocation) -> bool:
     return False
 
 
-def _smoke_body(check: SmokeCheck, plan: PromotionPlan, deps: PromotionDeps) -> bytes:
+def smoke_body(check: SmokeCheck, plan: PromotionPlan, deps: PromotionDeps) -> bytes:
     if check.payload is not None:
         return check.payload.encode()
     url = sagemaker.describe(deps.sagemaker, plan.package_arn).get("SamplePayloadUrl")
-    found = s3.head(deps.s3, *s3.parse_s3_uri(url)) if url else None
+    source_s3 = deps.source_s3 or deps.s3  # a stage's deps act in the stage's account; the sample is the source's
+    found = s3.head(source_s3, *s3.parse_s3_uri(url)) if url else None
     if found is None:
         raise MmeSmokeFailed(
             f"the route's smoke check uses the package's SamplePayloadUrl, which is {url or 'not set'}"
             + (" and does not exist" if url else ""),
             reason="mme_smoke_failed",
         )
-    return bytes(s3.open_stream(deps.s3, found).read())
+    return bytes(s3.open_stream(source_s3, found).read())
 
 
 def _smoke_check(plan: PromotionPlan, deps: PromotionDeps) -> None:
@@ -178,11 +179,16 @@ def _smoke_check(plan: PromotionPlan, deps: PromotionDeps) -> None:
     limit; every other error ends the promotion with the endpoint's own words.
     """
     assert plan.group and plan.endpoint_name and plan.target_model
-    target = deps.routing.route_for(plan.group).target
+    route = deps.routing.route_for(plan.group)
+    # A stage of a staged route: the stage's test, or the stage's MME smoke check, before its pointer moves.
+    stage = route.stage(plan.stage) if plan.stage else None
+    target = stage.target if stage else route.target
     check = target.smoke if isinstance(target, MmeTarget) else None
+    if stage is not None and stage.test is not None:
+        check = stage.test
     if check is None:
         return
-    body = _smoke_body(check, plan, deps)
+    body = smoke_body(check, plan, deps)
     deadline = time.monotonic() + check.timeout_seconds
     pause = 0.2
     while True:

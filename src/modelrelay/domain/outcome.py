@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from modelrelay.adapters import sagemaker
+from modelrelay.domain import stages
 from modelrelay.domain.deps import PromotionDeps
 from modelrelay.domain.hub import remove_own_registration
 from modelrelay.domain.mme import remove_own_staging
@@ -21,6 +22,7 @@ from modelrelay.observability import logger, metrics
 from modelrelay.steps import (
     ENDPOINT_CHANGING_STEPS,
     ROLLOUT_STEPS,
+    STAGE_STEPS,
     HubResult,
     Outcome,
     OutcomeRequest,
@@ -58,7 +60,7 @@ def _compensate(
     made from the hub package: the hub package and its artifact stay.
     """
     removed = remove_own_staging(plan, execution, deps)
-    if step not in ENDPOINT_CHANGING_STEPS:
+    if step not in ENDPOINT_CHANGING_STEPS and step not in STAGE_STEPS:
         removed += remove_own_registration(plan, hub, execution, deps)
     return removed
 
@@ -75,6 +77,26 @@ def _what_the_endpoint_serves(plan: PromotionPlan, rollout: RolloutState | None,
             "update was accepted before the step failed (its hub package is kept)"
         )
     return now
+
+
+def _failed_stage(
+    plan: PromotionPlan, hub: HubResult | None, request: OutcomeRequest, sentence: str, deps: PromotionDeps
+) -> dict[str, Any]:
+    """A staged promotion failed at a step: name the stage, record it on the registry, say what the earlier stages
+    serve (they are left as they are)."""
+    stage = request.stage
+    assert stage is not None and stage.stages
+    current = stage.current
+    failed = current.model_copy(update={"status": "Failed", "reason": sentence[:500]})
+    records = [*stage.stages[: stage.index], failed, *stage.stages[stage.index + 1 :]]
+    earlier = [r.name for r in stage.stages[: stage.index] if r.status in ("Tested", "Deployed")]
+    stages.record_lifecycle(plan, hub, current.name, "Failed", sentence, deps)
+    note = f"; {', '.join(earlier)} still serve(s) it, as it was" if earlier else ""
+    return {
+        "stage": current.name,
+        "stages": [r.model_dump(exclude_none=True) for r in records],
+        "message": f"stage {current.name}: {sentence}{note}",
+    }
 
 
 def _rollout_outcome(plan: PromotionPlan, rollout: RolloutState | None) -> Outcome:
@@ -111,6 +133,8 @@ def record_outcome(request: OutcomeRequest, deps: PromotionDeps) -> OutcomeResul
         detail |= {"failed_step": step, "reason": reason, "message": sentence, "removed": removed}
         if plan is not None and step in ENDPOINT_CHANGING_STEPS:
             detail |= _what_the_endpoint_serves(plan, rollout, deps)
+        if plan is not None and request.stage is not None:
+            detail |= _failed_stage(plan, hub, request, sentence, deps)
     elif plan and plan.decision == "skip":
         outcome = "Skipped"
         detail |= {"reason": "not_approved", "message": plan.reason}
@@ -120,6 +144,17 @@ def record_outcome(request: OutcomeRequest, deps: PromotionDeps) -> OutcomeResul
             "reason": "superseded",
             "message": rollout.reason,
             "endpoint_name": plan.endpoint_name if plan else None,
+        }
+    elif plan and plan.route_kind == "staged" and request.stage is not None:
+        stage = request.stage
+        outcome = stage.outcome or "Failed"
+        detail |= {
+            "route": plan.route_kind,
+            "sha256": plan.artifact.sha256 if plan.artifact else None,
+            "source_artifact": plan.artifact.uri if plan.artifact else None,
+            "hub_package_arn": hub.hub_package_arn if hub else None,
+            "hub_artifact_uri": hub.hub_artifact_uri if hub else None,
+            **stages.outcome_detail(stage),
         }
     elif plan and plan.decision == "restore":
         kind = "Rollback"

@@ -94,6 +94,8 @@ def restore_plan(group: str, rejected_arn: str | None, reason: str, deps: Promot
     if not deps.routing.has_route(group):
         return None
     route = resolved_route(group, deps, rejected_arn)
+    if route.stages:
+        return None  # a staged route's stages are rolled back by a refused gate, not by this plan
     kind: RouteKind
     if isinstance(route.target, MmeTarget):
         serving_arn = deps.store.current_target(route.target.endpoint_name, route.model_name).get("package_arn")
@@ -180,7 +182,11 @@ def _promotion(arn: str, group: str, description: dict[str, Any], deps: Promotio
     route = resolved_route(group, deps, arn)
     source = sagemaker.source_package(description)
     artifacts = plan_artifacts(source, route, deps.settings.hub_bucket, deps)
-    if isinstance(route.target, MmeTarget):
+    if route.stages:
+        # A staged route: each stage (another account) serves the hub copy of the package's first compressed
+        # artifact; the stages' own endpoints are described by the steps that deploy them.
+        serving = next((a for a in artifacts if a.kind == "object"), artifacts[0])
+    elif isinstance(route.target, MmeTarget):
         serving = mme_container(route.target.endpoint_name, artifacts, source.inference_specification, deps)
     else:
         serving = next((a for a in artifacts if a.kind == "object"), artifacts[0])
@@ -199,10 +205,10 @@ def _promotion(arn: str, group: str, description: dict[str, Any], deps: Promotio
         artifact=served,
         hub_key=s3.parse_s3_uri(serving.hub_uri)[1],
         model_name=route.model_name,
-        route_kind=route_kind_of(route),
-        endpoint_name=route.target.endpoint_name,
+        route_kind="staged" if route.stages else route_kind_of(route),
+        endpoint_name=None if route.stages else route.target.endpoint_name,
     )
-    if isinstance(route.target, MmeTarget):
+    if isinstance(route.target, MmeTarget) and not route.stages:
         plan.target_model = target_model(route.model_name, source.version, serving.sha256)
         plan.mme_bucket = route.target.bucket
         plan.mme_key = route.target.prefix + plan.target_model

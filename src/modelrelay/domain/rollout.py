@@ -30,7 +30,8 @@ KEEP_WINNERS = 3  # the last few winners' configs and models are kept, so a roll
 
 def _target(plan: PromotionPlan, deps: RolloutDeps) -> EndpointTarget:
     assert plan.group
-    target = deps.routing.route_for(plan.group).target
+    route = deps.routing.route_for(plan.group)
+    target = route.stage(plan.stage).target if plan.stage else route.target
     assert isinstance(target, EndpointTarget)
     return target
 
@@ -371,7 +372,7 @@ def _start_restore(
         (
             old
             for old in history
-            if sagemaker.approval_status(deps.sagemaker, old.package_arn) == "Approved"
+            if sagemaker.approval_status(deps.packages or deps.sagemaker, old.package_arn) == "Approved"
             and sagemaker.describe_endpoint_config(deps.sagemaker, old.config_name) is not None
         ),
         None,
@@ -506,7 +507,8 @@ def finish(
     not_recorded = []
     # Pull mode: a spoke's package is read-only to the hub (its group policy grants Describe); the hub package
     # carries the record.
-    targets = [(deps.sagemaker, plan.package_arn)] if deps.settings.may_write_source(plan.package_arn) else []
+    packages = deps.packages or deps.sagemaker  # a stage's deps act in its account; the package is the stack's
+    targets = [(packages, plan.package_arn)] if deps.settings.may_write_source(plan.package_arn) else []
     if hub is not None:
         targets.append((deps.hub().sagemaker, hub.hub_package_arn))
     for client, package_arn in targets:
@@ -558,6 +560,10 @@ def _delete_loser(rollout: RolloutState, deps: RolloutDeps) -> None:
 def run(request: RolloutRequest, deps: RolloutDeps) -> RolloutState:
     """One step of the rollout, as named by the state machine's ``action``."""
     plan, execution = request.plan, request.execution
+    if plan.stage:  # a stage of a staged route: the same steps, in the stage's account
+        from modelrelay.domain.stages import rollout_deps
+
+        deps = rollout_deps(plan, deps)
     if plan.route_kind == "inference_component":  # the same steps, for one component of a shared endpoint
         from modelrelay.domain import inference_component
 
