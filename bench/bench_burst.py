@@ -110,7 +110,7 @@ class WorkerSampler:
 class Burst:
     def __init__(self, env: environment.SandboxEnvironment) -> None:
         self.env, self.out = env, env.outputs
-        session, hub = environment.session(), environment.hub_session(env.url)
+        session, hub = environment.session(), environment.hub_admin_session()
         self.c = {
             name: session.client(name, endpoint_url=env.url, config=CONFIG)
             for name in ("s3", "sagemaker", "sqs", "events", "stepfunctions")

@@ -90,7 +90,7 @@ class Counter:
 def promote_with(env: environment.SandboxEnvironment, counter: Counter, hub_n: int, source_n: int) -> dict[str, Any]:
     """One promotion with the source group holding ``source_n`` packages and its hub group ``hub_n``."""
     config = Config(user_agent_extra=BENCH_AGENT)
-    ses, hub = environment.session(), environment.hub_session(env.url)
+    ses, hub = environment.session(), environment.hub_admin_session()
     sagemaker, s3, sfn = (
         ses.client(s, endpoint_url=env.url, config=config) for s in ("sagemaker", "s3", "stepfunctions")
     )

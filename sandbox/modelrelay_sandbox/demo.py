@@ -56,7 +56,7 @@ def main() -> int:
     def client(service: str) -> Any:
         return ses.client(service, endpoint_url=env.url)
 
-    hub = environment.hub_session(env.url)
+    hub = environment.hub_admin_session()  # the hub owner's view of what ModelRelay wrote
     s3, sagemaker, sfn, sqs = client("s3"), client("sagemaker"), client("stepfunctions"), client("sqs")
     timeline = Timeline()
     state: dict[str, Any] = {}

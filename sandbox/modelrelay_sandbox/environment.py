@@ -35,6 +35,9 @@ HUB_ADMIN_ACCESS_KEY_ID = "AKIAMODELRELAYHUBADM"
 HUB_ADMIN_SECRET_ACCESS_KEY = "modelrelay-sandbox-hub-secret"  # noqa: S105 - emulator credentials
 IAM_USAGE_LOG = "iam-usage.jsonl"  # under the state dir: the decision log of enforced IAM
 HUB_ROLE_NAME = "modelrelay-hub-writer"
+# The SageMaker execution role of the sandbox's endpoints' models: a rollout passes it to CreateModel, so the stack
+# is deployed with it in EndpointExecutionRoleArns (iam:PassRole is granted on nothing else).
+ENDPOINT_EXECUTION_ROLE_NAME = "sagemaker-execution"
 HUB_EXTERNAL_ID = "modelrelay-sandbox"
 HUB_BUCKET = f"modelrelay-hub-{HUB_ACCOUNT_ID}"
 HUB_GROUP = "modelrelay-hub"
@@ -143,6 +146,22 @@ def _seed_hub_account(endpoint_url: str) -> None:
 
 def _seed_spoke_account(endpoint_url: str) -> None:
     spoke = session()
+    # The endpoints' execution role, as the account's SageMaker setup has it (SageMaker assumes it).
+    spoke.client("iam", endpoint_url=endpoint_url).create_role(
+        RoleName=ENDPOINT_EXECUTION_ROLE_NAME,
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "sagemaker.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )
     s3 = spoke.client("s3", endpoint_url=endpoint_url)
     for bucket in (MME_BUCKET, DS_BUCKET):
         s3.create_bucket(Bucket=bucket)
@@ -180,7 +199,7 @@ def _seed_spoke_account(endpoint_url: str) -> None:
                 "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/fraud-inference:1",
                 "ModelDataUrl": f"s3://{DS_BUCKET}/{name}/v0/model.tar.gz",
             },
-            ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker-execution",
+            ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{ENDPOINT_EXECUTION_ROLE_NAME}",
         )
         sagemaker.create_endpoint_config(
             EndpointConfigName=f"{name}-v0",
@@ -239,7 +258,7 @@ def _seed_inference_component_endpoint(endpoint_url: str) -> None:
     sagemaker = spoke.client("sagemaker", endpoint_url=endpoint_url)
     sagemaker.create_endpoint_config(
         EndpointConfigName=f"{IC_ENDPOINT}-config",
-        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker-execution",
+        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{ENDPOINT_EXECUTION_ROLE_NAME}",
         ProductionVariants=[
             {
                 "VariantName": "AllTraffic",
@@ -319,7 +338,9 @@ def _seed_package_targets(endpoint_url: str) -> None:
 def _create_mme(sagemaker: Any, name: str, **containers: Any) -> None:
     """An MME as on AWS: model (``PrimaryContainer`` or ``Containers``) -> endpoint config -> endpoint."""
     sagemaker.create_model(
-        ModelName=f"{name}-model", ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker-execution", **containers
+        ModelName=f"{name}-model",
+        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{ENDPOINT_EXECUTION_ROLE_NAME}",
+        **containers,
     )
     sagemaker.create_endpoint_config(
         EndpointConfigName=f"{name}-config",
@@ -453,8 +474,8 @@ def start(
     is refused; one after the previous stopped starts from empty backends.
 
     ``iam``: enforce IAM (``iam_enforcement``) from the first request on — every request, the bootstrap's too, is
-    authenticated and authorised; the decision log is ``<state dir>/iam-usage.jsonl``. ``None``: env
-    ``MODELRELAY_SANDBOX_IAM=enforce`` turns it on (off by default). Either way the accounts' administrators
+    authenticated and authorised; the decision log is ``<state dir>/iam-usage.jsonl``. ``None``: on, unless env
+    ``MODELRELAY_SANDBOX_IAM=off``. Either way the accounts' administrators
     (``ACCESS_KEY_ID`` in the stack account, ``HUB_ADMIN_ACCESS_KEY_ID`` in the hub account) exist.
 
     ``parameter_overrides``: template parameters to set besides the sandbox's own (benches, e.g.
@@ -494,6 +515,7 @@ def start(
                 "HubModelPackageGroupName": HUB_GROUP,
                 "HubRoleArn": f"arn:aws:iam::{HUB_ACCOUNT_ID}:role/{HUB_ROLE_NAME}",
                 "HubExternalId": HUB_EXTERNAL_ID,
+                "EndpointExecutionRoleArns": f"arn:aws:iam::{ACCOUNT_ID}:role/{ENDPOINT_EXECUTION_ROLE_NAME}",
                 **webhook_parameters(webhooks.url),
                 **(parameter_overrides or {}),
             },

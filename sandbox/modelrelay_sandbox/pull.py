@@ -24,6 +24,7 @@ from modelrelay import derive
 from modelrelay.config import load_routing_config
 from modelrelay_sandbox import environment, policies
 from modelrelay_sandbox.deploy import REPO, Deployment, deploy_stack
+from modelrelay_sandbox.moto_ext import iam_enforcement
 
 PULL_HUB_ACCOUNT_ID = "333344445555"
 SPOKE_ACCOUNT_IDS = ("444455556666", "555566667777")
@@ -35,7 +36,6 @@ PULL_ROUTES_FILE = REPO / "sandbox" / "routes-pull.json"
 SPOKE_TEMPLATE = REPO / "spoke" / "template.yaml"
 PULL_MME_ENDPOINT = "pull-mme"
 PULL_MME_BUCKET = "modelrelay-pull-mme"
-ADMIN_ROLE = "modelrelay-sandbox-admin"
 
 
 def spoke_bucket(account: str) -> str:
@@ -48,17 +48,13 @@ def spoke_group(account: str) -> str:
 
 
 def account_session(endpoint_url: str, account: str) -> boto3.Session:
-    """Credentials in ``account`` (an administrator's, as whoever deploys there would have)."""
+    """Credentials in ``account``: its administrator's (an IAM user with ``*`` on ``*``, created on first use), as
+    whoever deploys there would have. Works with IAM enforced: nothing is assumed across accounts."""
     if account == environment.ACCOUNT_ID:
         return environment.session()
-    creds = (
-        environment.session()
-        .client("sts", endpoint_url=endpoint_url)
-        .assume_role(RoleArn=f"arn:aws:iam::{account}:role/{ADMIN_ROLE}", RoleSessionName="modelrelay-sandbox")[
-            "Credentials"
-        ]
-    )
-    return environment.session(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    key, secret = f"AKIASBX{account}0", f"modelrelay-sandbox-admin-{account}"
+    iam_enforcement.create_admin(account, environment.ADMIN_USER, key, secret)
+    return environment.session(key, secret)
 
 
 def policy_values(spoke: str) -> dict[str, Any]:
@@ -155,6 +151,7 @@ def deploy(url: str) -> PullTopology:
         {
             **derive.parameters(load_routing_config(PULL_ROUTES_FILE)),
             "HubMode": "pull",
+            "EndpointExecutionRoleArns": f"arn:aws:iam::{PULL_HUB_ACCOUNT_ID}:role/sagemaker-execution",
             "SpokeAccountIds": ",".join(SPOKE_ACCOUNT_IDS),
             "HubModelPackageGroupName": PULL_HUB_GROUP,
         },

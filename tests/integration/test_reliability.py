@@ -80,7 +80,7 @@ class Harness:
         self.env = stack.env
         self.out = stack.out
         self._session = environment.session()
-        self._hub_session = environment.hub_session(self.env.url)
+        self._hub_session = environment.hub_admin_session()
         self._clients: dict[tuple[str, bool], Any] = {}
         self._lock = threading.Lock()
         self.events: list[dict[str, Any]] = []  # ModelRelay's events (source "modelrelay") in arrival order

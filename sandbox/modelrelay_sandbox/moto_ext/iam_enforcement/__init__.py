@@ -23,9 +23,9 @@ error shape for every protocol. This package replaces its check (one module per 
 * ``service_deliveries`` — EventBridge → Step Functions / API destinations act as the target's role.
 
 Switch: ``configure(enforce=True, log_path=...)`` after ``apply()`` (installed by ``moto_ext.apply_all``; off by
-default: moto's own behaviour, any key accepted). The sandbox turns it on when env ``MODELRELAY_SANDBOX_IAM`` is
-``enforce`` (see ``modelrelay_sandbox.environment``), after creating an administrator user in each account whose
-keys its own bootstrap and the test clients use (:func:`create_admin`).
+default here: moto's own behaviour, any key accepted). The sandbox (``modelrelay_sandbox.environment``) turns it on
+unless env ``MODELRELAY_SANDBOX_IAM`` is ``off``, after creating an administrator user in each account whose keys
+its own bootstrap and the test clients use (:func:`create_admin`).
 """
 
 from __future__ import annotations
@@ -65,8 +65,12 @@ def enforcing() -> bool:
 
 
 def requested_by_env() -> bool:
-    """Whether env ``MODELRELAY_SANDBOX_IAM`` asks for enforcement (``enforce``)."""
-    return os.environ.get(ENV, "").strip().lower() == "enforce"
+    """Whether the sandbox enforces IAM: yes unless env ``MODELRELAY_SANDBOX_IAM`` is ``off`` (``enforce``, the
+    default, or unset: on). Any other value is an error, so a typo never silently turns enforcement off."""
+    value = os.environ.get(ENV, "").strip().lower()
+    if value not in ("", "enforce", "off"):
+        raise ValueError(f"{ENV}={value!r}: use 'enforce' (the default) or 'off'")
+    return value != "off"
 
 
 def create_admin(account_id: str, user_name: str, access_key_id: str, secret_access_key: str) -> None:
