@@ -187,7 +187,7 @@ def _seed_spoke_account(endpoint_url: str) -> None:
     # the fleet). The canary endpoint's route names two alarms, which a user sets to ALARM with
     # `cloudwatch set-alarm-state` to see a rollback.
     for route in _routes()["routes"]:
-        if route["target"]["kind"] != "endpoint":
+        if "target" not in route or route["target"]["kind"] != "endpoint":  # staged routes: modelrelay_sandbox.stages
             continue
         name = route["target"]["endpoint_name"]
         if name == VPC_ENDPOINT:
@@ -381,7 +381,7 @@ def outputs_document(url: str, deployment: Deployment) -> dict[str, Any]:
     o = deployment.outputs
     groups = []
     for route in _routes()["routes"]:
-        target = route["target"]
+        target = route.get("target") or route["stages"][-1]["target"]  # a staged route ends at its last stage
         entry = {
             "name": route.get("model_package_group"),
             "route": target["kind"],
@@ -494,6 +494,9 @@ def start(
     # Whatever an earlier sandbox of this process left in moto's backends is gone.
     urllib.request.urlopen(urllib.request.Request(f"{server.url}/moto-api/reset", method="POST"), timeout=30).close()  # noqa: S310 - our own loopback URL
     _create_administrators()
+    from modelrelay_sandbox import stages  # staging and production accounts (the staged routes' stages)
+
+    stages.create_administrators()
     enforce = iam_enforcement.requested_by_env() if iam is None else iam
     iam_enforcement.configure(enforce=enforce, log_path=(server.state_dir / IAM_USAGE_LOG) if enforce else None)
     webhooks = api_destinations.WebhookReceiver()  # Jenkins and chat, as the stack's API destinations
@@ -504,6 +507,7 @@ def start(
         _seed_package_targets(url)
         _seed_rolling_alarms(url)
         _seed_inference_component_endpoint(url)
+        stages.seed(url)
         deployment = deploy_stack(
             session(),
             url,

@@ -72,6 +72,10 @@ package whose group policy allows the caller (``AccessDeniedException`` otherwis
 account's event bus only if the bus policy allows the sender (``NO_PERMISSIONS`` otherwise); moto ignores both
 policies (and answers a cross-account DescribeModelPackage "not found").
 
+``sagemaker_lifecycle`` — a model package's registry stage (``ModelLifeCycle``) is kept by Create/UpdateModelPackage,
+described, and its change emits a Model Package State Change; ``SendTaskFailure``'s ``cause`` reaches the task.
+moto ignores both.
+
 ``api_destinations`` — EventBridge API destinations call HTTP receivers on 127.0.0.1 with the connection's
 credentials (Basic / API key), retries and rate limit; moto calls them only on request, without credentials.
 
@@ -200,6 +204,7 @@ def apply_all() -> None:
         sagemaker_endpoints,
         sagemaker_events,
         sagemaker_inference_components,
+        sagemaker_lifecycle,
         sagemaker_mme_invoke,
         sagemaker_model_apis,
         sagemaker_package_status,
@@ -219,6 +224,7 @@ def apply_all() -> None:
         sagemaker_model_apis.apply()
         sagemaker_resource_fields.apply()
         sagemaker_package_status.apply()
+        sagemaker_lifecycle.apply()
         sagemaker_mme_invoke.apply()
         cloudwatch_alarm_history.apply()
         s3_eventbridge.apply()

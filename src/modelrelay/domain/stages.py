@@ -358,6 +358,9 @@ def advance(request: StagesRequest, deps: PromotionDeps) -> StageState:
         assert request.hub is not None
         return _enter(state, state.index + 1, plan, request.hub, deps)
     names = ", ".join(r.name for r in state.stages)
+    by = (state.approval or {}).get("by")
+    text = f"ModelRelay deployed it to {names}" + (f"; approved by {by}" if by else "")
+    record_lifecycle(plan, request.hub, state.current.name, "Deployed", text, deps)
     return state.model_copy(
         update={"phase": "done", "outcome": "Succeeded", "reason": "deployed", "message": f"deployed to {names}"}
     )

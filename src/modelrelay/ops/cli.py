@@ -25,9 +25,9 @@ from rich.table import Table
 
 from modelrelay.config import InferenceComponentTarget, load_routing_config
 from modelrelay.derive import covers
-from modelrelay.errors import ConfigError
+from modelrelay.errors import ConfigError, GateNotWaiting
 from modelrelay.events import ManualRollbackRequest, RerunRequest
-from modelrelay.ops import query
+from modelrelay.ops import gates, query
 from modelrelay.ops.advice import next_step
 from modelrelay.ops.errors import ExitCode, UserError
 from modelrelay.ops.redrive import redrive as redrive_queue
@@ -429,6 +429,54 @@ def resolve(target: Target, model: str) -> None:
     document = {k: entry.get(k) for k in ("model_name", "endpoint_name", "target_model", "package_arn", "version")}
     document |= {"sha256": entry.get("sha256"), "since": entry.get("since"), "previous": entry.get("previous")}
     OUT.emit(document, lambda: click.echo(entry["target_model"]))
+
+
+# ---------- approve / deny: a staged promotion's manual gate ----------
+def _answer_gate(target: Target, execution: str, approve: bool, note: str) -> None:
+    try:
+        answer = gates.answer(
+            target.client("dynamodb"),
+            target.client("stepfunctions"),
+            target.state_table,
+            execution,
+            approve,
+            getpass.getuser(),
+            note,
+        )
+    except GateNotWaiting as error:
+        raise UserError(
+            str(error).split(": ", 1)[-1],
+            f"`modelrelay why {execution}` says how the execution went",
+            ExitCode.NOT_FOUND,
+        ) from error
+    verb = "approved" if approve else "denied"
+    OUT.emit(
+        answer,
+        lambda: click.echo(
+            f"{verb}: {answer['execution']} ({answer.get('after_stage')} -> {answer.get('awaited_stage')})"
+            + ("" if approve else "; every stage it reached is rolled back")
+        ),
+    )
+
+
+@cli.command()
+@click.argument("execution")
+@click.option("--note", default="", help="Why (kept with the decision).")
+@json_option
+@needs_target
+def approve(target: Target, execution: str, note: str) -> None:
+    """Let EXECUTION (a staged promotion waiting at a manual gate) go on to its next stage."""
+    _answer_gate(target, execution, True, note)
+
+
+@cli.command()
+@click.argument("execution")
+@click.option("--note", default="", help="Why (kept with the decision).")
+@json_option
+@needs_target
+def deny(target: Target, execution: str, note: str) -> None:
+    """Refuse EXECUTION's manual gate: the promotion rolls back every stage it reached."""
+    _answer_gate(target, execution, False, note)
 
 
 # ---------- rollback / rerun: start the state machine and follow it ----------

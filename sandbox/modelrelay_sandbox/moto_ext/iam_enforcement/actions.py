@@ -258,7 +258,27 @@ def _states(req: ParsedRequest, account: str) -> list[str]:
             return [arn]
     if op == "CreateStateMachine" and "name" in p:
         return [_arn("states", region, account, f"stateMachine:{p['name']}")]
+    if op in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat") and p.get("taskToken"):
+        # A callback task's token is authorised on the state machine whose execution waits with it.
+        waiting = _state_machine_waiting_on(account, region, str(p["taskToken"]))
+        return [waiting] if waiting else ["*"]
     return ["*"]
+
+
+def _state_machine_waiting_on(account: str, region: str, token: str) -> str | None:
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    try:
+        backend = stepfunctions_parser_backends[account][region]
+        for machine in backend.state_machines:
+            for execution in machine.executions:
+                worker = getattr(execution, "exec_worker", None)
+                pool = worker.env.callback_pool_manager if worker is not None else None
+                if pool is not None and pool.get(token) is not None:
+                    return str(machine.arn)
+    except Exception:  # noqa: BLE001 - an unknown token is authorised as "*" (and then answered InvalidToken)
+        return None
+    return None
 
 
 def _cloudwatch(req: ParsedRequest, account: str) -> list[str]:
