@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from modelrelay_sandbox import environment, stages
@@ -22,6 +24,7 @@ from modelrelay_sandbox.environment import wait_for
 from .conftest import Stack
 
 STAGING, PRODUCTION = stages.STAGING_ACCOUNT_ID, stages.PRODUCTION_ACCOUNT_ID
+REPO = Path(__file__).resolve().parents[2]
 
 
 def approved_package(stack: Stack, group: str) -> tuple[str, str]:
@@ -91,19 +94,25 @@ def pointer(stack: Stack, account: str, model: str) -> dict[str, Any]:
 
 
 def outcome_of(stack: Stack, execution: dict[str, Any]) -> dict[str, Any]:
-    output = execution.get("output")
-    if output:
-        detail: dict[str, Any] = json.loads(output)["outcome"]["detail"]
-        return detail
-    events = stack.client("stepfunctions").get_execution_history(
-        executionArn=execution["executionArn"], maxResults=1000, reverseOrder=True
-    )["events"]
-    for event in events:
-        exited = event.get("stateExitedEventDetails") or {}
-        if exited.get("name") == "RecordOutcome":
-            detail = json.loads(exited["output"])["outcome"]["detail"]
-            return detail
-    raise AssertionError("no RecordOutcome output")
+    """The outcome's event detail, checked against the published schema of its detail-type."""
+    outcome: dict[str, Any] | None = None
+    if execution.get("output"):
+        outcome = json.loads(execution["output"])["outcome"]
+    else:
+        events = stack.client("stepfunctions").get_execution_history(
+            executionArn=execution["executionArn"], maxResults=1000, reverseOrder=True
+        )["events"]
+        for event in events:
+            exited = event.get("stateExitedEventDetails") or {}
+            if exited.get("name") == "RecordOutcome":
+                outcome = json.loads(exited["output"])["outcome"]
+                break
+    assert outcome is not None, "no RecordOutcome output"
+    name = "modelrelay." + outcome["detail_type"].lower().replace(" ", "-") + ".json"
+    schema = json.loads((REPO / "schemas" / name).read_text())
+    jsonschema.validate(outcome["detail"], schema["definitions"][outcome["detail_type"].replace(" ", "")])
+    detail: dict[str, Any] = outcome["detail"]
+    return detail
 
 
 def endpoint(account: str, stack: Stack) -> dict[str, Any]:

@@ -156,6 +156,11 @@ def record_outcome(request: OutcomeRequest, deps: PromotionDeps) -> OutcomeResul
             "hub_artifact_uri": hub.hub_artifact_uri if hub else None,
             **stages.outcome_detail(stage),
         }
+        if outcome == "Succeeded":  # the MME fields of a promotion: each stage's are in ``stages``
+            detail |= {"mme_uri": None, "target_model": None, "previous_target_model": None}
+        elif outcome == "Failed":  # a stage did not deploy, or its gate expired: nothing of it is removed
+            step = "StageGate" if stage.reason == "gate_expired" else "DeployStage"
+            detail |= {"failed_step": step, "removed": []}
     elif plan and plan.decision == "restore":
         kind = "Rollback"
         outcome = _rollout_outcome(plan, rollout)
