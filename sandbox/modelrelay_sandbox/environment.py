@@ -144,24 +144,27 @@ def _seed_hub_account(endpoint_url: str) -> None:
     # No hub group is seeded: RegisterInHub creates one per source group on first use (<HUB_GROUP>-<group>).
 
 
+def endpoint_execution_role_arns() -> list[str]:
+    """The SageMaker execution roles of the sandbox's endpoints' models (the VPC/KMS fixture brings its own): what
+    the stack's EndpointExecutionRoleArns lists, so a rollout may pass them and nothing else."""
+    fixture = json.loads((VPC_ENDPOINT_FIXTURE / "describe-model.json").read_text())
+    return [f"arn:aws:iam::{ACCOUNT_ID}:role/{ENDPOINT_EXECUTION_ROLE_NAME}", str(fixture["ExecutionRoleArn"])]
+
+
 def _seed_spoke_account(endpoint_url: str) -> None:
     spoke = session()
-    # The endpoints' execution role, as the account's SageMaker setup has it (SageMaker assumes it).
-    spoke.client("iam", endpoint_url=endpoint_url).create_role(
-        RoleName=ENDPOINT_EXECUTION_ROLE_NAME,
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "sagemaker.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-    )
+    # The endpoints' execution roles, as the account's SageMaker setup has them (SageMaker assumes them).
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    for arn in endpoint_execution_role_arns():
+        path, name = arn.split(":role", 1)[1].rsplit("/", 1)
+        spoke.client("iam", endpoint_url=endpoint_url).create_role(
+            Path=f"{path}/", RoleName=name, AssumeRolePolicyDocument=json.dumps(trust)
+        )
     s3 = spoke.client("s3", endpoint_url=endpoint_url)
     for bucket in (MME_BUCKET, DS_BUCKET):
         s3.create_bucket(Bucket=bucket)
@@ -519,7 +522,7 @@ def start(
                 "HubModelPackageGroupName": HUB_GROUP,
                 "HubRoleArn": f"arn:aws:iam::{HUB_ACCOUNT_ID}:role/{HUB_ROLE_NAME}",
                 "HubExternalId": HUB_EXTERNAL_ID,
-                "EndpointExecutionRoleArns": f"arn:aws:iam::{ACCOUNT_ID}:role/{ENDPOINT_EXECUTION_ROLE_NAME}",
+                "EndpointExecutionRoleArns": ",".join(endpoint_execution_role_arns()),
                 **webhook_parameters(webhooks.url),
                 **(parameter_overrides or {}),
             },

@@ -32,6 +32,10 @@ class Stack:
         """The hub account's administrator: tests inspect the hub with more than ModelRelay's hub role may do."""
         return environment.hub_admin_session().client(service, endpoint_url=self.env.url)
 
+    def hub_role_client(self, service: str) -> Any:
+        """ModelRelay's hub role (assumed with its ExternalId): for tests that act in the hub as ModelRelay does."""
+        return environment.hub_session(self.env.url).client(service, endpoint_url=self.env.url)
+
     @property
     def out(self) -> dict[str, Any]:
         return self.env.outputs

@@ -46,8 +46,8 @@ class FailingAt:
 def deps_for(stack: Stack, **overrides: Any) -> PromotionDeps:
     out = stack.out
     hub = HubClients(
-        s3=stack.hub_client("s3"),
-        sagemaker=overrides.pop("hub_sagemaker", stack.hub_client("sagemaker")),
+        s3=stack.hub_role_client("s3"),
+        sagemaker=overrides.pop("hub_sagemaker", stack.hub_role_client("sagemaker")),
         account_id=out["hub_account_id"],
     )
     settings = stack_settings(out)
@@ -115,7 +115,7 @@ def test_killed_between_the_hub_copy_and_the_hub_package_then_rerun(stack: Stack
     assert plan.artifact is not None
     sha = plan.artifact.sha256
     # Given RegisterInHub died after its copy, before the hub package
-    killed = deps_for(stack, hub_sagemaker=FailingAt(stack.hub_client("sagemaker"), "create_model_package"))
+    killed = deps_for(stack, hub_sagemaker=FailingAt(stack.hub_role_client("sagemaker"), "create_model_package"))
     with pytest.raises(ClientError, match="killed here"):
         register_in_hub(plan, execution, killed)
     assert len(hub_objects(stack, sha)) == 1 and hub_packages_with(stack, sha) == []

@@ -275,6 +275,50 @@ def test_sagemaker_resources_are_authorised_by_their_lower_cased_arns(server: Sa
     assert f"on resource: {arn}:model-package/{other}/1 " in message
 
 
+def test_update_endpoint_needs_the_endpoint_and_the_config_it_moves_to(server: SandboxServer, admin: Client) -> None:
+    # Given a role that may update endpoint fraud-canary onto any config (AWS authorises both resources)
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
+    role = make_role(
+        admin,
+        {
+            "Effect": "Allow",
+            "Action": "sagemaker:UpdateEndpoint",
+            "Resource": [f"{arn}:endpoint/fraud-canary", f"{arn}:endpoint-config/*"],
+        },
+    )
+    sm = as_role(server, admin, role)("sagemaker")
+    # When it updates fraud-canary, Then IAM lets it through (SageMaker then finds no such endpoint)
+    assert error(lambda: sm.update_endpoint(EndpointName="fraud-canary", EndpointConfigName="c1"))[0] == (
+        "ValidationException"
+    )
+    # When it updates another endpoint, the config being allowed notwithstanding, Then it is denied on the endpoint
+    code, _, message = error(lambda: sm.update_endpoint(EndpointName="payments-prod", EndpointConfigName="c1"))
+    assert code == "AccessDeniedException"
+    assert f"on resource: {arn}:endpoint/payments-prod " in message
+
+
+def test_resource_account_condition_scopes_to_the_accounts_listed(server: SandboxServer, admin: Client) -> None:
+    # Given a role allowed to describe packages of any account, on condition aws:ResourceAccount is OTHER_ACCOUNT
+    role = make_role(
+        admin,
+        {
+            "Effect": "Allow",
+            "Action": "sagemaker:DescribeModelPackage",
+            "Resource": f"arn:aws:sagemaker:{REGION}:*:model-package/*",
+            "Condition": {"StringEquals": {"aws:ResourceAccount": [OTHER_ACCOUNT]}},
+        },
+    )
+    sm = as_role(server, admin, role)("sagemaker")
+    own = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/some-group/1"
+    # When it describes a package of its own account, Then the condition does not match: denied
+    assert error(lambda: sm.describe_model_package(ModelPackageName=own))[0] == "AccessDeniedException"
+    # When it describes a package of the listed account, Then IAM's identity side allows it (the package's group
+    # policy, absent here, then refuses the cross-account read: a resource-policy denial, not the condition's)
+    theirs = f"arn:aws:sagemaker:{REGION}:{OTHER_ACCOUNT}:model-package/some-group/1"
+    code, _, message = error(lambda: sm.describe_model_package(ModelPackageName=theirs))
+    assert "no identity-based policy" not in message, (code, message)
+
+
 def test_dynamodb_leading_keys_scope_items(server: SandboxServer, admin: Client) -> None:
     # Given a table and a role that may read only items whose key starts with hub#
     table = f"t-{uid()}"

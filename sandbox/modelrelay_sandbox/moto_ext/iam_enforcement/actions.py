@@ -84,8 +84,8 @@ def _is_arn(value: Any) -> bool:
 
 _SM_NAME_PARAMS = (
     ("InferenceComponentName", "inference-component"),
-    ("EndpointConfigName", "endpoint-config"),
     ("EndpointName", "endpoint"),
+    ("EndpointConfigName", "endpoint-config"),
     ("ModelName", "model"),
     ("ModelPackageGroupName", "model-package-group"),
 )
@@ -138,6 +138,13 @@ def _sagemaker(req: ParsedRequest, account: str) -> list[str]:
         return [_sm_name_arn("model-package-group", p["ModelPackageGroupName"], region, account)]
     if op.startswith("List") or op == "Search":
         return ["*"]
+    if op == "UpdateEndpoint":
+        # Authorised on the endpoint and on the endpoint config it moves to (the Service Authorization Reference
+        # lists both resource types for the action): neither alone may let a caller move an endpoint.
+        return [
+            _sm_name_arn("endpoint", str(p.get("EndpointName", "")), region, account),
+            _sm_name_arn("endpoint-config", str(p.get("EndpointConfigName", "")), region, account),
+        ]
     resources: list[str] = []
     for param, kind in _SM_NAME_PARAMS:
         if param in p and isinstance(p[param], str):

@@ -14,9 +14,11 @@ accounts, https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_ev
 
 ``sts:GetCallerIdentity`` is always allowed, as on AWS. Global condition keys set for every request:
 ``aws:PrincipalArn`` (the role ARN for a role session), ``aws:PrincipalAccount``, ``aws:PrincipalType``,
-``aws:username`` (users), ``aws:userid``, ``aws:RequestedRegion``, ``aws:CurrentTime``, ``aws:EpochTime`` and
-``aws:SecureTransport`` = ``true``: the sandbox is plain http on 127.0.0.1, standing in for AWS's TLS endpoints,
-so policies that deny insecure transport (``aws:SecureTransport: false``) do not refuse its requests.
+``aws:username`` (users), ``aws:userid``, ``aws:RequestedRegion``, ``aws:CurrentTime``, ``aws:EpochTime``,
+``aws:ResourceAccount`` (the account in the resource's ARN; S3 bucket ARNs carry none, so it is set only when the
+ARN names one) and ``aws:SecureTransport`` = ``true``: the sandbox is plain http on 127.0.0.1, standing in for
+AWS's TLS endpoints, so policies that deny insecure transport (``aws:SecureTransport: false``) do not refuse its
+requests.
 ``aws:SourceAccount`` / ``aws:SourceArn`` are set only for deliveries a service makes on a resource's behalf
 (see service_deliveries.py); ``kms:ViaService`` is never set, as the sandbox's services call KMS in process.
 """
@@ -68,6 +70,9 @@ def decide(
     if action.lower() == "sts:getcalleridentity":
         return Decision(True)
     context = global_context(principal, region) | authorization.context | (extra_context or {})
+    arn_account = resource.split(":")[4] if resource.startswith("arn:") and resource.count(":") >= 5 else ""
+    if arn_account.isdigit():
+        context.setdefault("aws:resourceaccount", [arn_account])
     request = RequestContext(principal=principal, action=action, resource=resource, context=context)
 
     identity = None
