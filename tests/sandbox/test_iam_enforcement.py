@@ -196,6 +196,34 @@ def test_a_denial_names_the_session_the_action_and_the_resource(server: SandboxS
     )
 
 
+def test_s3_needs_put_object_tagging_to_tag_and_list_bucket_to_say_404(server: SandboxServer, admin: Client) -> None:
+    # Given a bucket, and a role that may put and get its objects but neither tag them nor list the bucket
+    bucket = f"tags-{uid()}"
+    admin("s3").create_bucket(Bucket=bucket)
+    role = make_role(
+        admin, {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"], "Resource": f"arn:aws:s3:::{bucket}/*"}
+    )
+    s3 = as_role(server, admin, role)("s3")
+    s3.put_object(Bucket=bucket, Key="plain", Body=b"x")
+    # When it puts an object with tags, Then S3 refuses it (s3:PutObjectTagging), and nothing was written
+    assert error(lambda: s3.put_object(Bucket=bucket, Key="tagged", Body=b"x", Tagging="a=b"))[:2] == (
+        "AccessDenied",
+        403,
+    )
+    assert "Contents" not in admin("s3").list_objects_v2(Bucket=bucket, Prefix="tagged")
+    # When it heads a key that does not exist, Then S3 answers 403, not 404 (no s3:ListBucket)
+    assert error(lambda: s3.head_object(Bucket=bucket, Key="missing"))[1] == 403
+    # Given s3:ListBucket too, Then the missing key is a 404
+    lister = make_role(
+        admin,
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"},
+    )
+    assert error(lambda: as_role(server, admin, lister)("s3").head_object(Bucket=bucket, Key="missing"))[1] == 404
+    # And an existing key is read with s3:GetObject alone
+    assert s3.head_object(Bucket=bucket, Key="plain")["ContentLength"] == 1
+
+
 def test_an_explicit_deny_wins_over_an_allow(server: SandboxServer, admin: Client) -> None:
     # Given a role allowed every S3 action but denied deletes under keep/
     bucket = f"keep-{uid()}"

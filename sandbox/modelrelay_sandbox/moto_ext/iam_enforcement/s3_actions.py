@@ -8,6 +8,12 @@ mapping): HeadObject is ``s3:GetObject``, ListObjects(V2) and HeadBucket ``s3:Li
 source, DeleteObjects ``s3:DeleteObject`` per key, a request with ``versionId`` the ``...Version`` action.
 Bucket operations are on ``arn:aws:s3:::<bucket>``, object operations on ``arn:aws:s3:::<bucket>/<key>``;
 ListBuckets is ``s3:ListAllMyBuckets`` on ``*``.
+
+Two rules of the S3 API reference too: a request that sets tags (``PutObject``, ``CreateMultipartUpload`` or
+``CopyObject`` with ``x-amz-tagging``) also needs ``s3:PutObjectTagging`` on the object (API_PutObject: "To use
+this operation ... with tags, you must have the s3:PutObjectTagging permission"); and a ``GetObject`` /
+``HeadObject`` of a key that does not exist needs ``s3:ListBucket`` on the bucket to be told 404 Not Found,
+otherwise S3 answers 403 Forbidden (API_HeadObject, "Permissions"), so code that expects a 404 needs that grant.
 """
 
 from __future__ import annotations
@@ -108,6 +114,18 @@ def _copy_source(value: Any) -> tuple[str, str, str | None] | None:
     return bucket, unquote(key), (query or None)
 
 
+def _exists(bucket: str, key: str) -> bool:
+    """Whether ``key`` has a current (not deleted) version in ``bucket``; an unknown bucket counts as existing (the
+    request then fails as NoSuchBucket, which S3 reports whatever ListBucket says)."""
+    from .policies import _s3_bucket
+
+    found = _s3_bucket(bucket)
+    if found is None:
+        return True
+    current = found.keys.get(key)
+    return current is not None and not getattr(current, "is_delete_marker", False)
+
+
 def authorizations(
     req: ParsedRequest, bucket: str | None, key: str | None, moto_action: str | None
 ) -> list[Authorization]:
@@ -144,6 +162,10 @@ def authorizations(
         if source:
             src_action = "s3:GetObjectVersion" if source[2] else "s3:GetObject"
             out.append(Authorization(src_action, _object_arn(source[0], source[1])))
+    if op in ("PutObject", "CreateMultipartUpload", "CopyObject") and p.get("Tagging") and bucket:
+        out.append(Authorization("s3:PutObjectTagging", _object_arn(bucket, key or "")))
+    if op in ("GetObject", "HeadObject") and not p.get("VersionId") and bucket and key and not _exists(bucket, key):
+        out.append(Authorization("s3:ListBucket", _bucket_arn(bucket), {"s3:prefix": [key]}))
     if op == "DeleteObjects":
         objects = ((p.get("Delete") or {}).get("Objects")) or []
         out = [
