@@ -71,7 +71,7 @@ EXPECTED_ACTIONS: dict[str, dict[str, str]] = {
         "s3:PutObject": "copy_immutable onto the MME prefix",
         "s3:PutObjectTagging": "the copy's tag",
         "s3:AbortMultipartUpload": "multipart_copy: a failed copy of more than 5 GiB is aborted",
-        "s3:ListBucket": "head_object of a missing MME key answers 404",
+        "s3:ListBucket": "head_object of a missing MME key, or of a missing SamplePayloadUrl object, answers 404",
         "sagemaker:InvokeEndpoint": "the smoke check on the route's MME",
         "sagemaker:DescribeModelPackage": "the package's SamplePayloadUrl; restore candidates still Approved",
         "kms:Decrypt": "SourceArtifactKmsKeyArns / MmeBucketKmsKeyArn through S3; KmsKeyArn",

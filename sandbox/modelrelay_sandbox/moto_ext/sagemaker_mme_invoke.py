@@ -15,6 +15,12 @@ Here, a request with ``X-Amzn-SageMaker-Target-Model``:
   (``MODELRELAY_FAIL_TO_LOAD``, anywhere in the tar, for tests and the demo): ``ModelError`` (424) with
   ``OriginalStatusCode`` 507, ``OriginalMessage`` (the container's ``{"code", "type", "message"}``) and
   ``LogStreamArn``, the shape botocore's ``sagemaker-runtime`` model gives ``ModelError``;
+* whose artifact loads but holds the marker member :data:`FAIL_TO_PREDICT_MARKER` (``MODELRELAY_FAIL_TO_PREDICT``,
+  anywhere in the tar): the model loads, and every invocation answers as SageMaker does when the container's
+  inference code raises (the ``ModelError`` of the InvokeEndpoint API reference above: "Model (owned by the customer
+  in the container) returned 4xx or 5xx error code", HTTP 424): ``OriginalStatusCode`` 500, ``OriginalMessage`` the
+  container's error JSON, ``LogStreamArn``, and the message SageMaker gives, ``Received server error (500) from
+  primary with message "…". See … for more information.``;
 * otherwise 200 with a small JSON body naming the target model (``x-Amzn-Invoked-Production-Variant`` set).
 
 A request without ``TargetModel`` is moto's. Errors carry ``x-amzn-ErrorType`` (rest-json), so botocore raises
@@ -37,6 +43,7 @@ from moto.sagemaker.models import sagemaker_backends
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
 FAIL_TO_LOAD_MARKER = "MODELRELAY_FAIL_TO_LOAD"
+FAIL_TO_PREDICT_MARKER = "MODELRELAY_FAIL_TO_PREDICT"
 _lock = threading.Lock()
 _applied = False
 
@@ -62,16 +69,40 @@ def _multi_model_prefix(account: str, region: str, endpoint_name: str) -> tuple[
     return str(multi[0]["ModelDataUrl"]), str(variants[0].get("VariantName") or "AllTraffic")
 
 
-def _load(data: bytes) -> str | None:
-    """Why the container could not load the artifact, or None."""
+def _members(data: bytes) -> list[str] | str:
+    """The artifact's member base names, or why the container could not extract it."""
     try:
         with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data)), mode="r:") as tar:
-            names = tar.getnames()
+            return [name.rstrip("/").split("/")[-1] for name in tar.getnames()]
     except (OSError, EOFError, tarfile.TarError) as exc:
         return f"model archive could not be extracted: {exc}"
-    if any(name.rstrip("/").split("/")[-1] == FAIL_TO_LOAD_MARKER for name in names):
+
+
+def _load(members: list[str] | str) -> str | None:
+    """Why the container could not load the artifact, or None."""
+    if isinstance(members, str):
+        return members
+    if FAIL_TO_LOAD_MARKER in members:
         return f"model_fn raised an exception while loading the model ({FAIL_TO_LOAD_MARKER})"
     return None
+
+
+def _model_error(
+    self: SageMakerRuntimeResponse, endpoint_name: str, status: int, container_error: dict[str, Any]
+) -> TYPE_RESPONSE:
+    """``ModelError`` (424) as SageMaker Runtime answers a container's non-2xx: its status and body quoted."""
+    original = json.dumps(container_error)
+    log_stream = f"arn:aws:logs:{self.region}:{self.current_account}:log-group:/aws/sagemaker/Endpoints/{endpoint_name}"
+    kind = "server" if status >= 500 else "client"
+    return _error(
+        424,
+        "ModelError",
+        f'Received {kind} error ({status}) from primary with message "{original}". See {log_stream} in account '
+        f"{self.current_account} for more information.",
+        OriginalStatusCode=status,
+        OriginalMessage=original,
+        LogStreamArn=log_stream,
+    )
 
 
 def _invoke_target(self: SageMakerRuntimeResponse, target: str) -> TYPE_RESPONSE:
@@ -93,22 +124,25 @@ def _invoke_target(self: SageMakerRuntimeResponse, target: str) -> TYPE_RESPONSE
             f"Failed to download model data(bucket: {bucket}, key: {key}). Please ensure that there is an object "
             "located at the URL and that the role passed to CreateModel has permissions to download the model.",
         )
-    why = _load(bytes(stored.value))
+    members = _members(bytes(stored.value))
+    why = _load(members)
     if why is not None:
-        original = json.dumps(
-            {"code": 507, "type": "ModelLoadError", "message": f"Failed to load model {target}: {why}"}
+        return _model_error(
+            self,
+            endpoint_name,
+            507,
+            {"code": 507, "type": "ModelLoadError", "message": f"Failed to load model {target}: {why}"},
         )
-        log_stream = (
-            f"arn:aws:logs:{self.region}:{self.current_account}:log-group:/aws/sagemaker/Endpoints/{endpoint_name}"
-        )
-        return _error(
-            424,
-            "ModelError",
-            f'Received server error (507) from primary with message "{original}". See {log_stream} in account '
-            f"{self.current_account} for more information.",
-            OriginalStatusCode=507,
-            OriginalMessage=original,
-            LogStreamArn=log_stream,
+    if FAIL_TO_PREDICT_MARKER in members:  # loaded; its predict_fn raises on every request
+        return _model_error(
+            self,
+            endpoint_name,
+            500,
+            {
+                "code": 500,
+                "type": "InternalServerException",
+                "message": f"predict_fn raised ValueError on the request to {target} ({FAIL_TO_PREDICT_MARKER})",
+            },
         )
     body = json.dumps({"target_model": target, "predictions": [0.0]})
     return 200, {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": str(variant)}, body
@@ -137,4 +171,4 @@ def apply() -> None:
         _applied = True
 
 
-__all__ = ["FAIL_TO_LOAD_MARKER", "apply"]
+__all__ = ["FAIL_TO_LOAD_MARKER", "FAIL_TO_PREDICT_MARKER", "apply"]
