@@ -61,7 +61,7 @@ class Stack:
         result: dict[str, Any] = sagemaker.describe_model_package(ModelPackageName=arn)
         return result
 
-    def package_with_sha(self, group: str, sha256: str, hub: bool = False, timeout: float = 30) -> dict[str, Any]:
+    def package_with_sha(self, group: str, sha256: str, hub: bool = False, timeout: float = 90) -> dict[str, Any]:
         def find() -> dict[str, Any] | None:
             for summary in self.packages(group, hub=hub):
                 described = self.describe(summary["ModelPackageArn"], hub=hub)
