@@ -16,6 +16,7 @@ SAM_STAMP := $(SAM_VENV)/.installed-$(shell cat requirements/sam.lock | sha1sum 
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements/checkov.lock | sha1sum | cut -c1-12)
 NODE_STAMP := node_modules/.installed
 MODELRELAY_SANDBOX_PORT ?= 5055
+IAM_USAGE_LOG := $(CURDIR)/.sandbox/iam-usage/make-test.jsonl
 
 
 .PHONY: help install format lock build sandbox-build routes validate lint typecheck test test-unit test-integration test-e2e demo sandbox sandbox-up sandbox-down bench clean redrive rollback
@@ -102,9 +103,13 @@ test-e2e: $(STAMP) ## End-to-end: the sandbox over HTTP, like a user
 test: install lint typecheck validate build sandbox-build ## Everything CI runs: lint, types, template/ASL checks, sam build, all tests
 	# moto's state and the emulator's settings are per process: the product's sandbox (unit, integration, e2e),
 	# the emulator's own tests (each module its own server) and the operator command's sandbox run apart.
-	$(BIN)/pytest -q -n 2 --dist loadfile tests --ignore=tests/ops --ignore=tests/sandbox
+	# IAM is enforced in every sandbox; the decisions of this run are logged, then checked for grants no run used.
+	rm -f $(IAM_USAGE_LOG)
+	MODELRELAY_SANDBOX_IAM_LOG=$(IAM_USAGE_LOG) $(BIN)/pytest -q -n 2 --dist loadfile tests \
+		--ignore=tests/ops --ignore=tests/sandbox --ignore=tests/iam_usage
 	$(BIN)/pytest -q -n 2 --dist loadfile tests/sandbox
-	$(BIN)/pytest -q tests/ops
+	MODELRELAY_SANDBOX_IAM_LOG=$(IAM_USAGE_LOG) $(BIN)/pytest -q tests/ops
+	MODELRELAY_SANDBOX_IAM_LOG=$(IAM_USAGE_LOG) $(BIN)/pytest -q tests/iam_usage
 
 sandbox-build: $(STAMP) $(SAM_STAMP) ## sam build with the sandbox's routes, into .sandbox/build
 	@echo "sam build (sandbox routes) -> .sandbox/build"

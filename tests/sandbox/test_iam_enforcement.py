@@ -347,6 +347,22 @@ def test_resource_account_condition_scopes_to_the_accounts_listed(server: Sandbo
     assert "no identity-based policy" not in message, (code, message)
 
 
+def test_creating_a_sagemaker_resource_with_tags_needs_add_tags(server: SandboxServer, admin: Client) -> None:
+    # Given a role that may create model package groups but not tag them
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
+    role = make_role(admin, {"Effect": "Allow", "Action": "sagemaker:CreateModelPackageGroup", "Resource": f"{arn}:*"})
+    sm = as_role(server, admin, role)("sagemaker")
+    # When it creates a group with tags, Then it is denied sagemaker:AddTags, and no group exists
+    tagged = f"tagged-{uid()}"
+    code, _, message = error(
+        lambda: sm.create_model_package_group(ModelPackageGroupName=tagged, Tags=[{"Key": "k", "Value": "v"}])
+    )
+    assert code == "AccessDeniedException" and "sagemaker:AddTags" in message
+    assert error(lambda: admin("sagemaker").describe_model_package_group(ModelPackageGroupName=tagged))[0]
+    # When it creates one without tags, Then it is created
+    sm.create_model_package_group(ModelPackageGroupName=f"plain-{uid()}")
+
+
 def test_dynamodb_leading_keys_scope_items(server: SandboxServer, admin: Client) -> None:
     # Given a table and a role that may read only items whose key starts with hub#
     table = f"t-{uid()}"

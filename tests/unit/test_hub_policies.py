@@ -26,8 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 #     > 5 GiB: CreateMultipartUpload (with Tagging) / UploadPartCopy / CompleteMultipartUpload = s3:PutObject (+tagging)
 #     on the destination and the same source reads, AbortMultipartUpload on failure;
 #   s3.created_by -> GetObjectTagging; s3.delete -> DeleteObject;
-#   sagemaker.create_package / find / describe / approval_status / package_status / record_status / delete_package
-#     -> CreateModelPackage, ListModelPackages, DescribeModelPackage, UpdateModelPackage, DeleteModelPackage.
+#   sagemaker.create_package / describe / approval_status / package_status / record_status / delete_package
+#     -> CreateModelPackage, DescribeModelPackage, UpdateModelPackage, DeleteModelPackage (no listing: the hub index
+#     in the state table finds packages, issue 13).
 HUB_BUCKET_OBJECT_ACTIONS = [
     "s3:GetObject",
     "s3:PutObject",
@@ -40,7 +41,6 @@ HUB_BUCKET_ACTIONS = ["s3:ListBucket"]
 SOURCE_OBJECT_ACTIONS = ["s3:GetObject", "s3:GetObjectVersion"]
 HUB_REGISTRY_ACTIONS = [
     "sagemaker:CreateModelPackage",
-    "sagemaker:ListModelPackages",
     "sagemaker:DescribeModelPackage",
     "sagemaker:UpdateModelPackage",
     "sagemaker:DeleteModelPackage",

@@ -114,17 +114,6 @@ def source_package(description: dict[str, Any]) -> SourcePackage:
     )
 
 
-def find_by_metadata(sagemaker: SageMakerClient, group: str, key: str, value: str) -> list[str]:
-    """ARNs of the packages in ``group`` whose CustomerMetadataProperties[key] == value (paginates, describes)."""
-    found = []
-    for page in sagemaker.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group):
-        for summary in page.get("ModelPackageSummaryList", []):
-            described = describe(sagemaker, summary["ModelPackageArn"])
-            if (described.get("CustomerMetadataProperties") or {}).get(key) == value:
-                found.append(summary["ModelPackageArn"])
-    return found
-
-
 def create_package(
     sagemaker: SageMakerClient,
     *,

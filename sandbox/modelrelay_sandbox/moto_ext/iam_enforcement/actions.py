@@ -462,6 +462,10 @@ def authorizations(req: ParsedRequest, account: str) -> list[Authorization]:
     if req.service == "sts":
         context |= _sts_context(req, account)
     out = [Authorization(action, r, dict(context)) for r in resources]
+    if req.service == "sagemaker" and req.operation.startswith("Create") and req.params.get("Tags") and resources:
+        # SageMaker: creating a resource with Tags also needs sagemaker:AddTags on it ("Grant permission to tag
+        # resources on creation", https://docs.aws.amazon.com/sagemaker/latest/dg/security_iam_id-based-policy-examples.html).
+        out.append(Authorization("sagemaker:AddTags", resources[0], dict(context)))
     for role, service in passed_roles(req):
         out.append(Authorization("iam:PassRole", role, {"iam:passedtoservice": [service]}))
     return out
