@@ -140,8 +140,9 @@ def _seed_spoke(url: str, spoke: str, *, stack_bucket_policy: bool) -> Deploymen
     )
 
 
-def deploy(url: str) -> PullTopology:
-    """Deploy the pull-mode hub and its spokes into the running sandbox at ``url``."""
+def deploy(url: str, spokes: tuple[str, ...] = (*SPOKE_ACCOUNT_IDS, UNLISTED_SPOKE_ACCOUNT_ID)) -> PullTopology:
+    """Deploy the pull-mode hub and its spokes (by default both listed spokes and the unlisted one; ``make demo``
+    deploys one) into the running sandbox at ``url``."""
     _seed_hub(url)
     hub_session = account_session(url, PULL_HUB_ACCOUNT_ID)
     hub = deploy_stack(
@@ -158,7 +159,7 @@ def deploy(url: str) -> PullTopology:
         PULL_ROUTES_FILE,
     )
     topology = PullTopology(url=url, hub=hub)
-    for index, spoke in enumerate((*SPOKE_ACCOUNT_IDS, UNLISTED_SPOKE_ACCOUNT_ID)):
+    for index, spoke in enumerate(spokes):
         topology.spokes[spoke] = _seed_spoke(url, spoke, stack_bucket_policy=index == 0)
     sqs = hub_session.client("sqs", endpoint_url=url)
     queue_url = sqs.create_queue(QueueName="modelrelay-pull-notifications")["QueueUrl"]

@@ -169,13 +169,15 @@ def _last_outcomes(target: Target, runs: list[query.Run], group: str, last: int)
 @json_option
 @needs_target
 def status(target: Target, group: str | None, last: int, scan: int) -> None:
-    """Per route: what serves now (and since when), and the last outcomes with their reasons."""
+    """Per route: what serves now (and since when), and the last outcomes with their reasons; a staged route also
+    per stage (account, target, what serves there, the package's registry stage) and the gate that waits."""
     # A pattern route is shown per group when one is named (without, the exact routes: a pattern has no one group).
     routes = [query.route_for(target, group)] if group else [r for r in target.routing.routes if r.pattern is None]
     runs = query.list_runs(target, scan=scan, group=group)
+    gates = query.waiting_gates(target, runs) if any(r.stages for r in routes) else []
     document = []
     for route in routes:
-        entry = query.serving(target, route)
+        entry = query.staged_serving(target, route, gates) if route.stages else query.serving(target, route)
         entry["last"] = _last_outcomes(target, runs, route.name, last)
         document.append(entry)
 
@@ -183,29 +185,66 @@ def status(target: Target, group: str | None, last: int, scan: int) -> None:
         table = Table(title=f"ModelRelay {target.stack_name} ({target.endpoint_url or target.region})", expand=False)
         for column in ("group", "route", "serving now", "package", "since", "last outcomes"):
             table.add_column(column, overflow="fold")
+        waiting: list[dict[str, Any]] = []
         for entry in document:
-            now = entry.get("target_model") or entry.get("endpoint_config") or "-"
-            if entry["route"] == "endpoint" and entry.get("endpoint_status"):
-                now = f"{now} ({entry['endpoint_status']})"
-            package = entry.get("package_arn") or "-"
-            if entry.get("package_arn"):
-                package = f"{_short_arn(package)} sha256 {str(entry.get('sha256') or '?')[:12]}"
             outcomes = "\n".join(
                 f"{o['result']}"
                 + (f": {o['reason']}" if o.get("reason") and not o["result"].endswith("Succeeded") else "")
                 for o in entry["last"]
             )
+            if "stages" in entry:
+                names = " -> ".join(s["stage"] for s in entry["stages"])
+                table.add_row(entry["group"], f"staged: {names}", "", "", "", outcomes or "-")
+                for stage in entry["stages"]:
+                    table.add_row(*_stage_row(stage))
+                waiting.extend(entry["gates"])
+                continue
+            now = entry.get("target_model") or entry.get("endpoint_config") or "-"
+            if entry["route"] == "endpoint" and entry.get("endpoint_status"):
+                now = f"{now} ({entry['endpoint_status']})"
             table.add_row(
                 entry["group"],
                 f"{entry['route']} {entry['endpoint_name']}",
                 now,
-                package,
+                _package_cell(entry),
                 entry.get("since") or "-",
                 outcomes or "-",
             )
         OUT.console.print(table)
+        for gate in waiting:  # whole lines: the commands stay copyable
+            OUT.console.print(
+                f"{gate['group']}: the gate after {gate['after_stage']} waits (-> {gate['waiting_for']}) until "
+                f"{gate['deadline']}: {gate['approve']}  (or: {gate['deny']})",
+                soft_wrap=True,
+            )
 
     OUT.emit({"stack": target.stack_name, "routes": document}, human)
+
+
+def _package_cell(entry: dict[str, Any]) -> str:
+    if not entry.get("package_arn"):
+        return "-"
+    return f"{_short_arn(entry['package_arn'])} sha256 {str(entry.get('sha256') or '?')[:12]}"
+
+
+def _stage_row(stage: dict[str, Any]) -> tuple[str, str, str, str, str, str]:
+    """One stage of a staged route: where (account, target), what serves, the package and its registry stage,
+    since when, and its gate (waiting: the execution to approve and the deadline)."""
+    package = _package_cell(stage)
+    if stage.get("lifecycle"):
+        package += f"\nregistry stage {stage['lifecycle']['stage']}: {stage['lifecycle']['status']}"
+    gate = f"gate: {stage['gate']}" if stage.get("gate") else "no gate"
+    waiting = stage.get("waiting")
+    if waiting:
+        gate = f"gate: {stage['gate']}, WAITS (-> {waiting['waiting_for']}) until {waiting['deadline']}"
+    return (
+        f"  └ {stage['stage']}",
+        f"{stage['route']} {stage['endpoint_name']} @ {stage['account']}",
+        stage.get("target_model") or stage.get("endpoint_config") or "-",
+        package,
+        stage.get("since") or "-",
+        gate,
+    )
 
 
 def _short_arn(arn: str) -> str:

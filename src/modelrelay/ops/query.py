@@ -12,6 +12,7 @@ Every list call paginates.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -22,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from modelrelay.adapters.sagemaker import group_tag
 from modelrelay.adapters.store import Store
-from modelrelay.config import InferenceComponentTarget, MmeTarget, Route
+from modelrelay.config import InferenceComponentTarget, MmeTarget, Route, Stage
 from modelrelay.derive import Matcher
 from modelrelay.ops.errors import ExitCode, UserError
 from modelrelay.ops.target import Target
@@ -356,6 +357,128 @@ def _component_serving(target: Target, route_target: InferenceComponentTarget) -
         "execution": record.execution if record else None,
         "previous": [old.model_name for old in history],
     }
+
+
+# ---------- staged routes: what serves at each stage, where each version is, the gates that wait ----------
+def lifecycle(target: Target, arn: str | None) -> dict[str, Any] | None:
+    """The package's ``ModelLifeCycle`` (``stage``, ``status``, ``description``), or None (no package, none set)."""
+    if not arn:
+        return None
+    try:
+        described = describe_package(target, arn)
+    except UserError:
+        return None
+    cycle = described.get("ModelLifeCycle") or {}
+    if not cycle:
+        return None
+    return {
+        "stage": cycle.get("Stage"),
+        "status": cycle.get("StageStatus"),
+        "description": cycle.get("StageDescription"),
+    }
+
+
+def waiting_gates(target: Target, runs: list[Run]) -> list[dict[str, Any]]:
+    """The manual gates the running executions among ``runs`` wait at (``gate#<execution>`` in the state table)."""
+    gates = []
+    for run in runs:
+        if run.status != "RUNNING":
+            continue
+        gate = store(target).read_gate(run.name)
+        if gate is None:
+            continue
+        gates.append(
+            {
+                "execution": run.name,
+                "execution_arn": run.arn,
+                "group": gate.get("group") or run.group,
+                "package_arn": gate.get("package_arn"),
+                "after_stage": gate.get("after_stage"),
+                "waiting_for": gate.get("awaited_stage"),
+                "deadline": iso(gate.get("expires_at")),
+                "approve": f"modelrelay approve {run.name}",
+                "deny": f"modelrelay deny {run.name}",
+            }
+        )
+    return gates
+
+
+def stage_serving(target: Target, route: Route, stage: Stage) -> dict[str, Any]:
+    """What serves at one stage of a staged route: its account, its target, the stage's pointer (MME) or serving
+    record (endpoint) in the state table (``<account>:`` scoped), and the ModelLifeCycle of the package there.
+
+    The endpoint's own status is not read: it is in the stage's account, which the operator's credentials (the
+    stack account's) do not reach."""
+    stage = route.stage(stage.name)
+    scoped = store(target).scoped(stage.account)
+    stage_target = stage.target
+    gate = stage.gate
+    entry: dict[str, Any] = {
+        "stage": stage.name,
+        "account": stage.account,
+        "route": "mme" if isinstance(stage_target, MmeTarget) else "endpoint",
+        "endpoint_name": stage_target.endpoint_name,
+        "model_name": None,
+        "gate": gate.kind if gate else None,
+    }
+    if isinstance(stage_target, MmeTarget):
+        model = stage_target.model_name or route.model_name
+        pointer = scoped.read_pointer(stage_target.endpoint_name, model) or {}
+        current = pointer.get("current") or {}
+        entry |= {
+            "model_name": model,
+            "target_model": current.get("target_model"),
+            "package_arn": current.get("package_arn"),
+            "hub_package_arn": current.get("hub_package_arn"),
+            "version": current.get("version"),
+            "sha256": current.get("sha256"),
+            "since": iso(current.get("moved_at")),
+            "execution": current.get("execution"),
+            "previous": [old.get("target_model") for old in pointer.get("history", [])],
+        }
+    else:
+        record, history = scoped.read_serving(stage_target.endpoint_name)
+        sha = None
+        if record and record.package_arn:
+            with contextlib.suppress(UserError):
+                sha = metadata(describe_package(target, record.package_arn)).get("sha256")
+        entry |= {
+            "endpoint_config": record.config_name if record else None,
+            "package_arn": record.package_arn if record else None,
+            "hub_package_arn": record.hub_package_arn if record else None,
+            "version": record.version if record else None,
+            "sha256": sha,
+            "since": None,
+            "execution": record.execution if record else None,
+            "previous": [old.config_name for old in history],
+        }
+    # The registry stage is on the source package; in pull mode on the hub package (the spoke's is read-only).
+    pull = target.parameters.get("HubMode") == "pull"
+    entry["lifecycle"] = lifecycle(target, entry["hub_package_arn"] if pull else entry["package_arn"])
+    return entry
+
+
+def staged_serving(target: Target, route: Route, gates: list[dict[str, Any]]) -> dict[str, Any]:
+    """A staged route: what serves at its last stage (the route's target), and every stage with the gate that
+    waits after it, if one does."""
+    stages = [stage_serving(target, route, stage) for stage in route.stages]
+    # An endpoint stage's record has no SHA-256; a package is the same bytes at every stage (an MME pointer has it).
+    known = {s["package_arn"]: s["sha256"] for s in stages if s.get("package_arn") and s.get("sha256")}
+    for entry in stages:
+        entry["sha256"] = entry.get("sha256") or known.get(entry.get("package_arn"))
+    mine = [g for g in gates if g["group"] == route.name]
+    for entry in stages:
+        entry["waiting"] = next((g for g in mine if g["after_stage"] == entry["stage"]), None)
+    last = stages[-1]
+    keys = ("target_model", "endpoint_config", "package_arn", "version", "sha256", "since", "execution", "previous")
+    result: dict[str, Any] = {
+        "group": route.model_package_group,
+        "route": last["route"],
+        "endpoint_name": last["endpoint_name"],
+        "model_name": last["model_name"],
+    }
+    result |= {k: last[k] for k in keys if k in last}
+    return result | {"stages": stages, "gates": mine}
 
 
 def route_for(target: Target, group: str) -> Route:
