@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -58,27 +57,6 @@ def quota(server: SandboxServer) -> Iterator[Callable[[int], None]]:
     yield set_quota
     wait_idle(30)
     lambda_runtime.configure(account_concurrency=default)
-
-
-@pytest.fixture(scope="module")
-def aws(server: SandboxServer) -> Callable[..., Any]:
-    def client(service: str, **kwargs: Any) -> Any:
-        options: dict[str, Any] = {
-            "endpoint_url": server.url,
-            "region_name": REGION,
-            "aws_access_key_id": "testing",
-            "aws_secret_access_key": "testing",
-        }
-        options.update(kwargs)
-        return boto3.client(service, **options)
-
-    return client
-
-
-@pytest.fixture(scope="module")
-def role_arn(aws: Callable[..., Any]) -> str:
-    arn: str = aws("iam").create_role(RoleName="concurrency-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    return arn
 
 
 def zip_of(code: str) -> bytes:

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -43,27 +42,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
     lambda_runtime.configure(async_retry_delay=0.2)
     yield sandbox
     sandbox.stop()
-
-
-@pytest.fixture(scope="module")
-def aws(server: SandboxServer) -> Callable[..., Any]:
-    def client(service: str, **kwargs: Any) -> Any:
-        options: dict[str, Any] = {
-            "endpoint_url": server.url,
-            "region_name": REGION,
-            "aws_access_key_id": "testing",
-            "aws_secret_access_key": "testing",
-        }
-        options.update(kwargs)
-        return boto3.client(service, **options)
-
-    return client
-
-
-@pytest.fixture(scope="module")
-def role_arn(aws: Callable[..., Any]) -> str:
-    arn: str = aws("iam").create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    return arn
 
 
 def zip_of(files: dict[str, str]) -> bytes:
