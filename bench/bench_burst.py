@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import sys
@@ -35,29 +34,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from botocore.config import Config
-
 from modelrelay.domain.hub import hub_group_name
 from modelrelay_sandbox import environment
 from modelrelay_sandbox.artifact_factory import good_artifact
 from modelrelay_sandbox.environment import DS_BUCKET, wait_for
-from modelrelay_sandbox.moto_ext import fault_injection, sagemaker_rate, wait_idle
+from modelrelay_sandbox.moto_ext import sagemaker_rate, wait_idle
 from modelrelay_sandbox.moto_ext.lambda_runtime import concurrency
 from modelrelay_sandbox.server import LAMBDA_CONCURRENCY_ENV
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_load import Load, percentile
+
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/housing-inference:1"
-# The bench's own calls carry the test marker: neither counted as ModelRelay's load nor throttled.
-CONFIG = Config(
-    user_agent_extra=fault_injection.DEFAULT_EXCLUDE_USER_AGENT,
-    retries={"mode": "standard", "max_attempts": 10},
-    max_pool_connections=64,
-)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 class WorkerSampler:
@@ -107,22 +95,9 @@ class WorkerSampler:
         self._thread.join()
 
 
-class Burst:
-    def __init__(self, env: environment.SandboxEnvironment) -> None:
-        self.env, self.out = env, env.outputs
-        session, hub = environment.session(), environment.hub_admin_session()
-        self.c = {
-            name: session.client(name, endpoint_url=env.url, config=CONFIG)
-            for name in ("s3", "sagemaker", "sqs", "events", "stepfunctions")
-        }
-        self.hub_sagemaker = hub.client("sagemaker", endpoint_url=env.url, config=CONFIG)
-        self.queue = self.c["sqs"].create_queue(QueueName="bench-burst-outcomes")["QueueUrl"]
-        queue_arn = self.c["sqs"].get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        self.c["events"].put_rule(Name="bench-burst-outcomes", EventPattern=json.dumps({"source": ["modelrelay"]}))
-        self.c["events"].put_targets(Rule="bench-burst-outcomes", Targets=[{"Id": "q", "Arn": queue_arn}])
-        self.outcomes: list[tuple[dict[str, Any], float]] = []
+class Burst(Load):
+    """The burst, with bench_load's clients (the bench's own, marked: neither counted nor throttled), outcome
+    capture queue and dead-letter and execution counts."""
 
     # -- setup (not measured)
     def prepare(self, packages: int, groups: int) -> dict[str, str]:
@@ -143,45 +118,15 @@ class Burst:
         return {insert_pending(names[i % groups], keys[i]): names[i % groups] for i in range(packages)}
 
     # -- observation
-    def drain(self) -> None:
-        while True:
-            batch = (
-                self.c["sqs"]
-                .receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10, AttributeNames=["SentTimestamp"])
-                .get("Messages", [])
-            )
-            if not batch:
-                return
-            self.outcomes += [(json.loads(m["Body"]), int(m["Attributes"]["SentTimestamp"]) / 1000) for m in batch]
-            self.c["sqs"].delete_message_batch(
-                QueueUrl=self.queue,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
-            )
-
-    def executions(self, status: str) -> int:
-        return sum(
-            len(p["executions"])
-            for p in self.c["stepfunctions"]
-            .get_paginator("list_executions")
-            .paginate(stateMachineArn=self.out["state_machine_arn"], statusFilter=status)
-        )
-
-    def dead_letters(self) -> int:
-        total = 0
-        for url in self.out["dead_letter_queue_urls"]:
-            attributes = self.c["sqs"].get_queue_attributes(
-                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-            )["Attributes"]
-            total += sum(int(v) for v in attributes.values())
-        return total
-
     def hub_packages(self, group: str) -> Counter[str]:
         """Hub packages of ``group``'s hub group, counted per source package ARN (their provenance)."""
         counts: Counter[str] = Counter()
         hub_group = hub_group_name(self.out["hub_model_package_group"], group)
-        for page in self.hub_sagemaker.get_paginator("list_model_packages").paginate(ModelPackageGroupName=hub_group):
+        for page in (
+            self.hub["sagemaker"].get_paginator("list_model_packages").paginate(ModelPackageGroupName=hub_group)
+        ):
             for summary in page["ModelPackageSummaryList"]:
-                described = self.hub_sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+                described = self.hub["sagemaker"].describe_model_package(ModelPackageName=summary["ModelPackageArn"])
                 source = (described.get("CustomerMetadataProperties") or {}).get("modelrelay:source-package-arn")
                 counts[str(source)] += 1
         return counts
@@ -200,7 +145,7 @@ class Burst:
         pending = self.prepare(packages, groups)
         self.drain()
         self.outcomes.clear()
-        failed_before, dead_before = self.executions("FAILED"), self.dead_letters()
+        failed_before, dead_before = self.failed_executions(), self.dead_letters()
         throttles_before, queued_before = Counter(concurrency.THROTTLES), Counter(concurrency.QUEUED)
         meter = sagemaker_rate.meter(self.env.server)
         assert meter is not None
@@ -242,7 +187,7 @@ class Burst:
             "other_outcomes": other,
             "hub_packages_per_package": {str(k): v for k, v in hub_per_package.items()},
             "mme_objects": self.mme_objects(),
-            "failed_executions": self.executions("FAILED") - failed_before,
+            "failed_executions": self.failed_executions() - failed_before,
             "dead_letters": self.dead_letters() - dead_before,
         }
         exactly_once = (
