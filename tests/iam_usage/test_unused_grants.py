@@ -53,6 +53,10 @@ NOT_EXERCISED: dict[tuple[str, str], str] = {
         "a same-account hub's package found from an earlier attempt (a re-run); the re-run tests use the push "
         "sandbox's cross-account hub"
     ),
+    ("RegisterInHubFunction", "sagemaker:PutModelPackageGroupPolicy"): (
+        "a same-account hub with staged routes: the pull sandbox routes no stages, and the push sandbox's hub is in "
+        "another account (the hub role puts the policy)"
+    ),
     ("RolloutStepFunction", "sagemaker:DeleteInferenceComponent"): (
         "a losing inference component that came up and then lost (its alarm fired after it served); the sandbox's "
         "failing component fails before it exists"

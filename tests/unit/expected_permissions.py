@@ -65,6 +65,10 @@ EXPECTED_ACTIONS: dict[str, dict[str, str]] = {
         "sagemaker:DescribeModelPackage": "approval_status of the hub package found (same-account hub)",
         "sagemaker:CreateModelPackageGroup": "ensure_group: the source group's hub group (same-account hub)",
         "sagemaker:AddTags": "ensure_group: the group is created with its tags",
+        "sagemaker:PutModelPackageGroupPolicy": (
+            "hub.share_hub_group: the hub group lets the stage accounts build models from its packages "
+            "(same-account hub with staged routes)"
+        ),
     },
     "StageOnMmeFunction": {
         **dict.fromkeys(S3_READ, "the source artifact (copy source), a pipeline's running model, SamplePayloadUrl"),

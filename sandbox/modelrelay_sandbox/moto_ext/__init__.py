@@ -68,7 +68,8 @@ moto lacks it.
   replay ignores them.
 
 ``cross_account`` — another account's resources by their owner's resource policy: DescribeModelPackage of a
-package whose group policy allows the caller (``AccessDeniedException`` otherwise), and rule deliveries to another
+package whose group policy allows the caller (``AccessDeniedException`` otherwise), and so CreateModel from it
+(``ModelPackageName``), and rule deliveries to another
 account's event bus only if the bus policy allows the sender (``NO_PERMISSIONS`` otherwise); moto ignores both
 policies (and answers a cross-account DescribeModelPackage "not found").
 

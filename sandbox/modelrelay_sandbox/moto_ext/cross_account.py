@@ -6,6 +6,18 @@ events to the hub's bus), and why moto 5.2.5 lacks it:
 * **DescribeModelPackage of another account's package** (by ARN): SageMaker answers it when the package's group has
   a resource policy (``PutModelPackageGroupPolicy``) allowing the caller's account that action on the package, and
   ``AccessDeniedException`` otherwise. moto looks the ARN up in the caller's own account and answers "not found".
+* **CreateModel from another account's model package** (a container's ``ModelPackageName`` is an ARN of another
+  account): SageMaker builds the model only when that package's group resource policy allows the caller's account
+  ``sagemaker:DescribeModelPackage`` on the package ("Cross-account discoverability", Accessibility:
+  https://docs.aws.amazon.com/sagemaker/latest/dg/model-registry-ram.html — a consumer "can register or deploy a
+  model package from a different account if they have the necessary permissions"; the owner grants them with
+  ``PutModelPackageGroupPolicy`` allowing ``sagemaker:DescribeModelPackage`` on
+  ``arn:aws:sagemaker:<region>:<owner>:model-package/<group>/*``,
+  https://docs.aws.amazon.com/sagemaker/latest/dg/model-registry-ram-discover.html). The error CreateModel returns
+  then is not documented: it is answered here as the cross-account DescribeModelPackage above
+  (``AccessDeniedException``, the same message with ``sagemaker:DescribeModelPackage``). moto creates the model
+  whatever the policy says. (The artifact read, the hub bucket's policy, is S3's: enforced by ``iam_enforcement``
+  when SageMaker reads it, not here.)
 * **A rule forwarding to another account's event bus**: EventBridge delivers only when the target bus's resource
   policy (``PutPermission``/``PutPolicy``, ``AWS::Events::EventBusPolicy``) allows the sending account (or the rule
   target's role) ``events:PutEvents`` on it; otherwise the delivery fails with ``NO_PERMISSIONS``, which is not
@@ -113,6 +125,25 @@ def _describe_model_package(original: Any) -> Any:
     return describe_model_package
 
 
+def check_package_access(backend: SageMakerModelBackend, package_arn: str) -> None:
+    """Raise what SageMaker answers when ``backend``'s account uses another account's package (by ARN) whose group
+    policy does not allow it ``sagemaker:DescribeModelPackage``; a package of its own account is not checked here."""
+    parts = package_arn.split(":")
+    if len(parts) < 6 or parts[2] != "sagemaker" or parts[4] == backend.account_id:
+        return
+    backend.describe_model_package(package_arn)  # the patched describe: the owner's policy, or AccessDenied
+
+
+def _create_model(original: Any) -> Any:
+    def create_model(self: SageMakerModelBackend, **kwargs: Any) -> Any:  # moto's response calls it by keyword
+        for container in [kwargs.get("primary_container") or {}, *(kwargs.get("containers") or [])]:
+            if container.get("ModelPackageName"):
+                check_package_access(self, container["ModelPackageName"])
+        return original(self, **kwargs)
+
+    return create_model
+
+
 # ----------------------------------------------------------------- EventBridge
 
 
@@ -148,4 +179,5 @@ def apply() -> None:
     SageMakerModelBackend.describe_model_package = _describe_model_package(  # type: ignore[method-assign]
         SageMakerModelBackend.describe_model_package
     )
+    SageMakerModelBackend.create_model = _create_model(SageMakerModelBackend.create_model)  # type: ignore[method-assign]
     _applied = True

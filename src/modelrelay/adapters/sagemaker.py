@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -166,23 +167,33 @@ def ensure_group(sagemaker: SageMakerClient, group: str, description: str, tags:
     return True
 
 
-def allow_account_to_describe(sagemaker: SageMakerClient, group: str, region: str, owner: str, account_id: str) -> None:
-    """The group's resource policy: ``account_id`` may DescribeModelPackage its packages (a spoke builds an
-    endpoint's model from a hub package); PutModelPackageGroupPolicy replaces it, so a repeat is harmless."""
-    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+def allow_account_to_describe(
+    sagemaker: SageMakerClient, group: str, region: str, owner: str, accounts: Iterable[str]
+) -> None:
+    """The group's resource policy: each of ``accounts`` may DescribeModelPackage its packages, which is what
+    building a model from a package of another account needs (a spoke's endpoint, a stage account's). One
+    PutModelPackageGroupPolicy with every account: it replaces the policy, so a repeat is harmless and an account
+    left out loses access. No account: nothing is written."""
+    principals = [f"arn:{_partition(region)}:iam::{account}:root" for account in sorted(set(accounts))]
+    if not principals:
+        return
     policy = {
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "SpokeBuildsModelsFromHubPackages",
+                "Sid": "AccountsBuildModelsFromHubPackages",
                 "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+                "Principal": {"AWS": principals[0] if len(principals) == 1 else principals},
                 "Action": ["sagemaker:DescribeModelPackage"],
-                "Resource": f"arn:{partition}:sagemaker:{region}:{owner}:model-package/{group}/*",
+                "Resource": f"arn:{_partition(region)}:sagemaker:{region}:{owner}:model-package/{group}/*",
             }
         ],
     }
     sagemaker.put_model_package_group_policy(ModelPackageGroupName=group, ResourcePolicy=json.dumps(policy))
+
+
+def _partition(region: str) -> str:
+    return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
 
 
 def record_status(

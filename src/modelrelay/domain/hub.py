@@ -25,11 +25,13 @@ __all__ = [
     "ensure_hub_group",
     "hub_group_for",
     "hub_group_name",
+    "hub_group_readers",
     "hub_key",
     "hub_provenance",
     "pinned_source",
     "register_in_hub",
     "remove_own_registration",
+    "share_hub_group",
 ]
 
 
@@ -74,14 +76,28 @@ def ensure_hub_group(plan: PromotionPlan, deps: PromotionDeps) -> str:
     )
     if created:
         logger.info("hub group created", extra={"hub_group": group, "source_group": plan.source.group})
-    hub = deps.hub()
-    if hub.account_id != deps.settings.account_id:
-        # A cross-account hub: the spoke builds endpoint models from this group's packages (put each time a
-        # package is created, so a crash between the create and the policy leaves no group without it).
-        sagemaker.allow_account_to_describe(
-            hub.sagemaker, group, deps.settings.region, hub.account_id, deps.settings.account_id
-        )
+    share_hub_group(plan, deps, group)
     return group
+
+
+def hub_group_readers(plan: PromotionPlan, deps: PromotionDeps) -> set[str]:
+    """The accounts other than the hub's that build models from the hub group's packages: the spoke (a
+    cross-account hub, push) and the account of each stage of the route (its deployment role's)."""
+    readers = {deps.settings.account_id}
+    if plan.group:
+        readers |= {stage.account for stage in deps.routing.route_for(plan.group).stages}
+    return readers - {deps.hub().account_id}
+
+
+def share_hub_group(plan: PromotionPlan, deps: PromotionDeps, group: str) -> None:
+    """The hub group's resource policy, allowing every account of :func:`hub_group_readers` (all of them in one
+    policy: a put replaces it); none is written when the hub's own account is the only reader. Put each time a
+    package is created or reused, so a crash between a create and the policy, or a route that gained a stage,
+    leaves no reader without it."""
+    readers = hub_group_readers(plan, deps)
+    if readers:
+        hub = deps.hub()
+        sagemaker.allow_account_to_describe(hub.sagemaker, group, deps.settings.region, hub.account_id, readers)
 
 
 def pinned_source(deps: PromotionDeps, artifact: ArtifactRef) -> s3.ObjectHead:
@@ -167,6 +183,7 @@ def register_in_hub(plan: PromotionPlan, execution: str, deps: PromotionDeps) ->
     if existing and sagemaker.approval_status(hub.sagemaker, existing) is not None:
         logger.info("hub package reused", extra={"hub_package_arn": existing})
         package_arn, created_package = str(existing), False
+        share_hub_group(plan, deps, hub_group_for(deps.settings, plan.source.account, plan.source.group))
     else:
         package_arn = sagemaker.create_package(
             hub.sagemaker,
