@@ -65,6 +65,18 @@ NOT_EXERCISED: dict[tuple[str, str], str] = {
         "a gate refused through the registry (ModelLifeCycle Rejected); the tests refuse gates with `modelrelay deny`"
     ),
     ("StageStepFunction", "sqs:SendMessage"): "the GateDecision rule's dead letters, after its retries fail",
+    ("StageStepFunction", "s3:GetObject"): (
+        "a stage test that sends the package's SamplePayloadUrl; the staged routes' tests send a fixed payload"
+    ),
+    ("StageStepFunction", "sagemaker:DescribeModelPackage"): (
+        "a stage test that sends the package's SamplePayloadUrl; the staged routes' tests send a fixed payload"
+    ),
+    ("PreparePromotionFunction", "s3:ListBucket"): (
+        "a package whose artifact object does not exist (told 404, not 403); no sandbox test registers one"
+    ),
+    ("RecordOutcomeFunction", "s3:ListBucket"): (
+        "the clean-up of a copy that is already gone (its tag read answers 404, not 403)"
+    ),
 }
 
 # Roles whose permissions are documents the README shows (docs/policies/), created by the sandbox from them.
@@ -77,6 +89,22 @@ DOCUMENTED_NOT_EXERCISED: dict[tuple[str, str], str] = {
     ("hub role", "kms:GenerateDataKey"): _NO_KMS,
     ("hub role", "s3:AbortMultipartUpload"): _OVER_5_GIB,
     ("stage deployment role", "s3:AbortMultipartUpload"): _OVER_5_GIB,
+    ("stage deployment role", "sagemaker:DescribeModelPackage"): (
+        "CreateModel from the hub package: the sandbox checks the hub group's policy for it (moto_ext.cross_account),"
+        " not the caller's own grant"
+    ),
+    ("stage deployment role", "cloudwatch:PutMetricAlarm"): (
+        "ModelRelay's own guardrail alarms, created only for a stage endpoint whose route names none; the "
+        "sandbox's stage endpoints name theirs"
+    ),
+    ("stage deployment role", "cloudwatch:DescribeAlarmHistory"): (
+        "the alarm history is read when a stage's rollout must tell a fired alarm from a failed deployment; the "
+        "staged tests' rollouts do not reach it"
+    ),
+    ("stage deployment role", "s3:GetObjectTagging"): (
+        "undoing a stage's own MME copy (created_by) after a later failure in that stage; the staged tests fail "
+        "and roll back endpoint stages"
+    ),
 }
 
 
