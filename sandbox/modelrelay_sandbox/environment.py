@@ -127,15 +127,8 @@ def _seed_hub_account(endpoint_url: str) -> None:
     hub account's administrator (the role cannot be assumed before it exists)."""
     hub = hub_admin_session()
     iam = hub.client("iam", endpoint_url=endpoint_url)
-    values = hub_policy_values()
-    iam.create_role(
-        RoleName=HUB_ROLE_NAME,
-        AssumeRolePolicyDocument=json.dumps(policies.render("hub-role-trust.json", **values)),
-    )
-    iam.put_role_policy(
-        RoleName=HUB_ROLE_NAME,
-        PolicyName="modelrelay-hub",
-        PolicyDocument=json.dumps(policies.render("hub-role-permissions.json", **values)),
+    policies.create_documented_role(
+        iam, HUB_ROLE_NAME, "hub-role-trust.json", "hub-role-permissions.json", **hub_policy_values()
     )
     hub.client("s3", endpoint_url=endpoint_url).create_bucket(Bucket=HUB_BUCKET)
     hub.client("s3", endpoint_url=endpoint_url).put_bucket_versioning(
@@ -154,16 +147,10 @@ def endpoint_execution_role_arns() -> list[str]:
 def _seed_spoke_account(endpoint_url: str) -> None:
     spoke = session()
     # The endpoints' execution roles, as the account's SageMaker setup has them (SageMaker assumes them).
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
     for arn in endpoint_execution_role_arns():
         path, name = arn.split(":role", 1)[1].rsplit("/", 1)
         spoke.client("iam", endpoint_url=endpoint_url).create_role(
-            Path=f"{path}/", RoleName=name, AssumeRolePolicyDocument=json.dumps(trust)
+            Path=f"{path}/", RoleName=name, AssumeRolePolicyDocument=json.dumps(policies.SAGEMAKER_EXECUTION_TRUST)
         )
     s3 = spoke.client("s3", endpoint_url=endpoint_url)
     for bucket in (MME_BUCKET, DS_BUCKET):

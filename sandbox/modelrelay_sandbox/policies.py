@@ -77,3 +77,19 @@ def render(name: str, **values: Any) -> dict[str, Any]:
         except _Unset:
             continue
     return {**document, "Statement": statements}
+
+
+# The trust of a SageMaker execution role (SageMaker assumes it for the models it runs), as an account has it.
+SAGEMAKER_EXECUTION_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+
+def create_documented_role(iam: Any, role_name: str, trust: str, permissions: str, **values: Any) -> None:
+    """Create ``role_name`` with the trust and inline permissions of two documented files (docs/policies/), rendered
+    with ``values``: a role the README shows, created from the very text it shows."""
+    iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(render(trust, **values)))
+    iam.put_role_policy(
+        RoleName=role_name, PolicyName=role_name, PolicyDocument=json.dumps(render(permissions, **values))
+    )

@@ -77,22 +77,10 @@ def create_administrators() -> None:
 def _seed_account(account: str, url: str) -> None:
     values = policy_values(account)
     iam = client(account, "iam", url)
-    iam.create_role(
-        RoleName=DEPLOYMENT_ROLE,
-        AssumeRolePolicyDocument=json.dumps(policies.render("stage-deployment-role-trust.json", **values)),
+    policies.create_documented_role(
+        iam, DEPLOYMENT_ROLE, "stage-deployment-role-trust.json", "stage-deployment-role-permissions.json", **values
     )
-    iam.put_role_policy(
-        RoleName=DEPLOYMENT_ROLE,
-        PolicyName="modelrelay-deployment",
-        PolicyDocument=json.dumps(policies.render("stage-deployment-role-permissions.json", **values)),
-    )
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    iam.create_role(RoleName=EXECUTION_ROLE, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.create_role(RoleName=EXECUTION_ROLE, AssumeRolePolicyDocument=json.dumps(policies.SAGEMAKER_EXECUTION_TRUST))
     s3 = client(account, "s3", url)
     s3.create_bucket(Bucket=mme_bucket(account))
     sagemaker = client(account, "sagemaker", url)

@@ -35,7 +35,7 @@ def test_the_hub_role_is_created_from_the_documented_policies(stack: Stack) -> N
     values = hub_policy_values()
     role = iam.get_role(RoleName=HUB_ROLE_NAME)["Role"]
     assert _document(role["AssumeRolePolicyDocument"]) == policies.render("hub-role-trust.json", **values)
-    inline = iam.get_role_policy(RoleName=HUB_ROLE_NAME, PolicyName="modelrelay-hub")["PolicyDocument"]
+    inline = iam.get_role_policy(RoleName=HUB_ROLE_NAME, PolicyName=HUB_ROLE_NAME)["PolicyDocument"]
     assert _document(inline) == policies.render("hub-role-permissions.json", **values)
 
 
