@@ -44,8 +44,7 @@ from modelrelay_sandbox.server import LAMBDA_CONCURRENCY_ENV
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_load import Load, percentile
-
-IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/housing-inference:1"
+from bench_registry_scale import IMAGE, insert_package
 
 
 class WorkerSampler:
@@ -222,50 +221,27 @@ class Burst(Load):
 def insert_pending(group: str, key: str) -> str:
     """A PendingManualApproval package as the SageMaker SDK's ``ModelPackage.register`` creates it, inserted into
     the emulator's backend directly (no event: the bench's burst is the approvals, not the registrations)."""
-    from moto.sagemaker.models import ModelPackage, sagemaker_backends
-
-    backend = sagemaker_backends[environment.ACCOUNT_ID][environment.REGION]
     with _insert_lock:
         version = _versions.get(group, 0) + 1
         _versions[group] = version
-        package = ModelPackage(
-            model_package_name=group,
-            model_package_group_name=group,
-            model_package_version=version,
-            model_package_description=None,
-            inference_specification={
-                "Containers": [
-                    {
-                        "Image": IMAGE,
-                        "ModelDataUrl": f"s3://{DS_BUCKET}/{key}",
-                        "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_REGION": environment.REGION},
-                    }
-                ],
-                "SupportedContentTypes": ["text/csv"],
-                "SupportedResponseMIMETypes": ["application/json"],
-                "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.xlarge"],
-            },
-            source_algorithm_specification=None,
-            validation_specification=None,
-            certify_for_marketplace=False,
-            model_approval_status="PendingManualApproval",
-            metadata_properties=None,
-            model_metrics=None,
-            approval_description=None,
-            customer_metadata_properties=None,
-            drift_check_baselines=None,
-            domain="",
-            task="",
-            sample_payload_url="",
-            additional_inference_specifications=[],
-            client_token=uuid.uuid4().hex,
-            region_name=environment.REGION,
-            account_id=environment.ACCOUNT_ID,
-            model_package_type="Versioned",
-        )
-        backend.model_packages[package.arn] = package
-        backend.model_package_name_mapping[package.arn] = package.arn
-    return str(package.arn)
+    return insert_package(
+        environment.ACCOUNT_ID,
+        group,
+        version,
+        approval_status="PendingManualApproval",
+        inference_specification={
+            "Containers": [
+                {
+                    "Image": IMAGE,
+                    "ModelDataUrl": f"s3://{DS_BUCKET}/{key}",
+                    "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_REGION": environment.REGION},
+                }
+            ],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["application/json"],
+            "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.xlarge"],
+        },
+    )
 
 
 _insert_lock = threading.Lock()

@@ -36,39 +36,65 @@ IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/housing-inference:1"
 BENCH_AGENT = "modelrelay-bench"
 
 
+def insert_package(
+    account: str,
+    group: str,
+    version: int,
+    *,
+    approval_status: str,
+    inference_specification: dict[str, Any],
+    description: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> str:
+    """One package inserted straight into the emulator's SageMaker backend (no API call, no event); its ARN."""
+    from moto.sagemaker.models import ModelPackage, sagemaker_backends
+
+    backend = sagemaker_backends[account][environment.REGION]
+    package = ModelPackage(
+        model_package_name=group,
+        model_package_group_name=group,
+        model_package_version=version,
+        model_package_description=description,
+        inference_specification=inference_specification,
+        source_algorithm_specification=None,
+        validation_specification=None,
+        certify_for_marketplace=False,
+        model_approval_status=approval_status,
+        metadata_properties=None,
+        model_metrics=None,
+        approval_description=None,
+        customer_metadata_properties=metadata,
+        drift_check_baselines=None,
+        domain="",
+        task="",
+        sample_payload_url="",
+        additional_inference_specifications=[],
+        client_token=uuid.uuid4().hex,
+        region_name=environment.REGION,
+        account_id=account,
+        model_package_type="Versioned",
+    )
+    backend.model_packages[package.arn] = package
+    backend.model_package_name_mapping[package.arn] = package.arn
+    return str(package.arn)
+
+
 def seed(account: str, group: str, count: int) -> None:
     """``count`` Approved packages in ``group`` (which exists), inserted straight into the emulator's backend."""
-    from moto.sagemaker.models import ModelPackage, sagemaker_backends
+    from moto.sagemaker.models import sagemaker_backends
 
     backend = sagemaker_backends[account][environment.REGION]
     start = sum(1 for p in backend.model_packages.values() if p.model_package_group_name == group)
     for version in range(start + 1, start + count + 1):
-        package = ModelPackage(
-            model_package_name=group,
-            model_package_group_name=group,
-            model_package_version=version,
-            model_package_description=f"seeded {version}",
+        insert_package(
+            account,
+            group,
+            version,
+            approval_status="Approved",
             inference_specification={"Containers": [{"Image": IMAGE, "ModelDataUrl": f"s3://{DS_BUCKET}/x"}]},
-            source_algorithm_specification=None,
-            validation_specification=None,
-            certify_for_marketplace=False,
-            model_approval_status="Approved",
-            metadata_properties=None,
-            model_metrics=None,
-            approval_description=None,
-            customer_metadata_properties={"seeded": "true"},
-            drift_check_baselines=None,
-            domain="",
-            task="",
-            sample_payload_url="",
-            additional_inference_specifications=[],
-            client_token=uuid.uuid4().hex,
-            region_name=environment.REGION,
-            account_id=account,
-            model_package_type="Versioned",
+            description=f"seeded {version}",
+            metadata={"seeded": "true"},
         )
-        backend.model_packages[package.arn] = package
-        backend.model_package_name_mapping[package.arn] = package.arn
 
 
 class Counter:
