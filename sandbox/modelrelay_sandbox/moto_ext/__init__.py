@@ -211,12 +211,14 @@ def apply_all() -> None:
         sagemaker_package_status,
         sagemaker_resource_fields,
         stepfunctions,
+        throughput,
     )
 
     with _lock:
         _configure_moto()
         lambda_runtime.apply()
         stepfunctions.apply()
+        throughput.apply()
         eventbridge_targets.apply()
         api_destinations.apply()
         sagemaker_events.apply()

@@ -248,6 +248,9 @@ def _role_boto_client_for(region: str, service: str, state_credentials: Any = No
     creds = role_credentials(role_arn.split(":")[4], region, role_arn, f"states-{role_arn.split('/')[-1]}")
     port = _sandbox_port()
     key = (service, region, creds["AWS_ACCESS_KEY_ID"], creds["AWS_SESSION_TOKEN"], port)
+    client = _clients.get(key)  # lock-free once built: every integration call of every execution comes here
+    if client is not None:
+        return client
     with _clients_lock:
         client = _clients.get(key)
         if client is None:

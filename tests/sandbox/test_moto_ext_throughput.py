@@ -1,0 +1,105 @@
+"""The emulator's throughput patches (moto_ext.throughput) change no answer, only how often moto recomputes it."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.stepfunctions.parser.asl.parse.asl_parser import ASLParserException
+
+from modelrelay_sandbox.moto_ext import throughput
+from modelrelay_sandbox.server import SandboxServer, start_server
+
+from .test_moto_ext_runtime import wait_for_execution
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+    sandbox = start_server(port=None, state_dir=tmp_path_factory.mktemp("sandbox-state"))
+    yield sandbox
+    sandbox.stop()
+
+
+def test_a_host_is_routed_to_the_backend_moto_routes_it_to_and_moto_lists_its_folders_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given moto's own routing, computed without the cache
+    app = DomainDispatcherApplication(create_backend_app)
+    hosts = [
+        "api.sagemaker.us-east-1.amazonaws.com",
+        "runtime.sagemaker.us-east-1.amazonaws.com",
+        "s3.amazonaws.com",
+        "lambda.eu-west-1.amazonaws.com",
+        "states.us-east-1.amazonaws.com",
+        "sts",
+        "moto_api",
+        None,
+    ]
+    expected = {host: throughput._original_backend_for_host(app, host) for host in hosts}
+    throughput.apply()
+
+    # When every host is routed twice, with moto's directory listing counted
+    listings = []
+    real_listdir = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda path: listings.append(path) or real_listdir(path))
+    throughput._backend_by_host.clear()
+    first = {host: app.get_backend_for_host(host) for host in hosts}
+    listed_first = len(listings)
+    second = {host: app.get_backend_for_host(host) for host in hosts}
+
+    # Then both answers are moto's, and the second round lists nothing
+    assert first == expected == second
+    assert expected["api.sagemaker.us-east-1.amazonaws.com"] == "sagemaker"
+    assert listed_first > 0
+    assert len(listings) == listed_first
+
+
+def test_each_execution_gets_its_own_components_from_one_parse(
+    server: SandboxServer, aws: Callable[..., Any], role_arn: str
+) -> None:
+    # Given a state machine whose result depends on its input and a Pass state's parameters
+    definition = json.dumps(
+        {
+            "StartAt": "Echo",
+            "States": {
+                "Echo": {"Type": "Pass", "Parameters": {"value.$": "$.value", "fixed": "f"}, "Next": "Done"},
+                "Done": {"Type": "Succeed"},
+            },
+        }
+    )
+    sfn = aws("stepfunctions")
+    arn = sfn.create_state_machine(name=f"echo-{uuid.uuid4().hex[:8]}", definition=definition, roleArn=role_arn)[
+        "stateMachineArn"
+    ]
+    throughput._parse_tree.cache_clear()
+
+    # When it runs three times with different inputs
+    executions = [
+        sfn.start_execution(stateMachineArn=arn, input=json.dumps({"value": n}))["executionArn"] for n in range(3)
+    ]
+    outputs = [json.loads(wait_for_execution(sfn, e)["output"]) for e in executions]
+
+    # Then each output is its own input's, and the definition was parsed once
+    assert outputs == [{"value": n, "fixed": "f"} for n in range(3)]
+    info = throughput._parse_tree.cache_info()
+    assert info.misses == 1 and info.hits == 2
+
+
+def test_a_definition_with_a_syntax_error_still_fails_and_is_not_cached() -> None:
+    # Given a definition moto's parser refuses
+    throughput._parse_tree.cache_clear()
+    broken = '{"StartAt": "A", "States": {"A": {"Type": "Pass", "End": tru}}}'
+
+    # When it is parsed twice
+    for _ in range(2):
+        with pytest.raises(ASLParserException):
+            throughput._parse_tree(broken)
+
+    # Then both attempts parsed it (an exception is never cached)
+    assert throughput._parse_tree.cache_info().misses == 2
+    assert throughput._parse_tree.cache_info().currsize == 0
