@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 import uuid
 import zipfile
@@ -851,6 +852,54 @@ def test_event_bus_target_forwards_the_original_event(aws: Clients) -> None:
     (event,) = bodies(drain(aws, queue, expect=1))
     assert event["id"] == entries["Entries"][0]["EventId"]
     assert event["resources"] == ["arn:aws:s3:::b"] and event["account"] == ACCOUNT
+
+
+def test_put_events_returns_before_its_targets_are_delivered(aws: Clients, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a rule feeding a queue whose deliveries are held until the test releases them
+    source = f"async-{uid()}"
+    queue, _ = rule_to_queue(aws, {"source": [source]})
+    release, real_deliver = threading.Event(), eventbridge_targets._deliver_sqs
+
+    def held(*args: Any) -> None:
+        assert release.wait(30), "the test never released the delivery"
+        real_deliver(*args)
+
+    monkeypatch.setattr(eventbridge_targets, "_deliver_sqs", held)
+
+    # When an event is put
+    started = time.monotonic()
+    aws.events.put_events(Entries=[{"Source": source, "DetailType": "T", "Detail": "{}"}])
+    returned_after = time.monotonic() - started
+
+    # Then PutEvents has answered with the delivery still pending, and the event arrives once released
+    assert returned_after < 10
+    assert not eventbridge_targets.wait_idle(0)
+    assert aws.sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages", []) == []
+    release.set()
+    assert [e["source"] for e in bodies(drain(aws, queue, expect=1))] == [source]
+
+
+def test_a_bus_forwarding_loop_stops_after_five_hops(aws: Clients) -> None:
+    # Given two buses that forward every event of a source to each other, each also feeding a queue
+    source = f"loop-{uid()}"
+    buses = [f"loop-a-{uid()}", f"loop-b-{uid()}"]
+    arns = [aws.events.create_event_bus(Name=bus)["EventBusArn"] for bus in buses]
+    queues = [rule_to_queue(aws, {"source": [source]}, bus=bus)[0] for bus in buses]
+    for bus, other_arn in zip(buses, reversed(arns), strict=True):
+        name = f"fwd-{uid()}"
+        aws.events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps({"source": [source]}))
+        aws.events.put_targets(
+            Rule=name,
+            EventBusName=bus,
+            Targets=[{"Id": "bus", "Arn": other_arn, "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/fwd"}],
+        )
+
+    # When one event is put on the first bus
+    aws.events.put_events(Entries=[{"Source": source, "DetailType": "T", "Detail": "{}", "EventBusName": buses[0]}])
+
+    # Then it went back and forth a bounded number of times (the hop count survives the asynchronous deliveries)
+    first, second = (len(drain(aws, queue)) for queue in queues)
+    assert (first, second) == (3, 3)
 
 
 def test_archive_records_and_replay_redelivers_within_the_window(aws: Clients) -> None:

@@ -11,6 +11,17 @@ AWS behaviour supplied here, and why moto 5.2.5 lacks it:
   asynchronously), Step Functions targets start an execution through moto's
   stepfunctions backend (the parser backend when ``execute_state_machine`` is
   on, so the interpreter runs it), SNS topics get a publish.
+* **Asynchronous delivery.** PutEvents, and the AWS service that emits an
+  event, return once EventBridge has the event; EventBridge matches it and
+  delivers to each target afterwards, at least once and in no guaranteed order
+  (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event-delivery-level.html:
+  "Once an event is delivered to EventBridge, EventBridge matches it against
+  rules and then follows the retry policy ..." for the targets;
+  https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-retry-policy.html).
+  moto delivers inside the API call, so a burst of UpdateModelPackage calls
+  waited for every Step Functions execution to be created. Here rules are
+  matched during the call (archives written then) and each delivery is queued
+  for a pool of delivery threads.
 * **Wire shape.** moto delivers events built from a template that drops
   ``account`` and keeps ``time`` as a float; targets here receive the envelope
   AWS sends: ``version, id, detail-type, source, account, time (ISO-8601 Z),
@@ -46,7 +57,7 @@ AWS behaviour supplied here, and why moto 5.2.5 lacks it:
   ``Destination.FilterArns`` and skips input transformation.  We honour all
   three.
 
-``wait_idle(timeout)`` waits for background retries (tests and scripts).
+``wait_idle(timeout)`` waits for queued deliveries and their retries (tests and scripts).
 ``put_service_event(...)`` is the entry point AWS services' events use
 (sagemaker_events, s3_eventbridge): it puts an event on the default bus of an
 account/region exactly as AWS does for service events.
@@ -56,6 +67,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import re
 import threading
 import time
@@ -491,28 +503,66 @@ def _retry_loop(
             _pending_lock.notify_all()
 
 
-def deliver_to_target(rule: Rule, target: dict[str, Any], event: dict[str, Any]) -> None:
-    """Deliver one matched event to one target (first attempt inline, retries in background)."""
+def _first_attempt(rule: Rule, target: dict[str, Any], event: dict[str, Any]) -> None:
+    """The first attempt of a delivery counted in ``_pending``; a retryable failure hands it (and the count) to a
+    retry loop, anything else uncounts it."""
     global _pending
-    deliver = _deliverer_for(target["Arn"])
-    if deliver is None:
-        LOG.warning("EventBridge target %s is not supported by the sandbox; event dropped", target["Arn"])
-        return
+    handed_over = False
     try:
-        _attempt(deliver, rule, target, event)
-    except DeliveryError as exc:
-        if not exc.retryable:
-            _send_to_dlq(rule, target, event, exc, 0, None)
+        deliver = _deliverer_for(target["Arn"])
+        if deliver is None:
+            LOG.warning("EventBridge target %s is not supported by the sandbox; event dropped", target["Arn"])
             return
-        with _pending_lock:
-            _pending += 1
-        threading.Thread(
-            target=_retry_loop, args=(deliver, rule, target, event, exc), name="eb-retry", daemon=True
-        ).start()
+        try:
+            _attempt(deliver, rule, target, event)
+        except DeliveryError as exc:
+            if not exc.retryable:
+                _send_to_dlq(rule, target, event, exc, 0, None)
+                return
+            threading.Thread(
+                target=_retry_loop, args=(deliver, rule, target, event, exc), name="eb-retry", daemon=True
+            ).start()
+            handed_over = True
+    finally:
+        if not handed_over:
+            with _pending_lock:
+                _pending -= 1
+                _pending_lock.notify_all()
+
+
+# Matched events wait here for a delivery thread: (rule, target, event, bus hops so far).
+_deliveries: queue.SimpleQueue[tuple[Rule, dict[str, Any], dict[str, Any], int]] = queue.SimpleQueue()
+_delivery_threads: list[threading.Thread] = []
+DELIVERY_THREADS = 8
+
+
+def _deliver_later(rule: Rule, target: dict[str, Any], event: dict[str, Any]) -> None:
+    """Queue one delivery: the API call that produced the event returns without waiting for its targets."""
+    global _pending
+    with _pending_lock:
+        _pending += 1
+        if not _delivery_threads:
+            for n in range(DELIVERY_THREADS):
+                thread = threading.Thread(target=_delivery_worker, name=f"eb-delivery-{n}", daemon=True)
+                thread.start()
+                _delivery_threads.append(thread)
+    _deliveries.put((rule, target, event, getattr(_local, "hops", 0)))
+
+
+def _delivery_worker() -> None:
+    while True:
+        rule, target, event, hops = _deliveries.get()
+        _local.hops = hops  # a bus target forwards with the hop count of the event it received
+        try:
+            _first_attempt(rule, target, event)
+        except Exception:  # never lose the worker
+            LOG.exception("EventBridge delivery to %s crashed", target.get("Arn"))
+        finally:
+            _local.hops = 0
 
 
 def wait_idle(timeout: float) -> bool:
-    """Wait until no background retry is pending; True if idle in time."""
+    """Wait until no delivery is queued, in flight or waiting to be retried; True if idle in time."""
     deadline = time.monotonic() + timeout
     with _pending_lock:
         while _pending > 0:
@@ -538,10 +588,7 @@ def _send_to_targets(self: Rule, original_event: dict[str, Any], transform_input
         if arn.startswith("arn:") and arn.split(":")[2:3] == ["events"] and arn.endswith(":::"):
             _archive(self, original_event)
             continue
-        try:
-            deliver_to_target(self, target, original_event)
-        except Exception:  # never fail the API call that produced the event
-            LOG.exception("EventBridge delivery to %s crashed", arn)
+        _deliver_later(self, target, original_event)
 
 
 def _archive(rule: Rule, event: dict[str, Any]) -> None:

@@ -14,10 +14,12 @@ import contextlib
 import functools
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 log = logging.getLogger(__name__)
+_model_lock = threading.Lock()
 
 # moto's response service name -> the botocore service whose model describes its requests
 _BOTO_NAME = {"awslambda": "lambda", "sagemaker-runtime": "sagemaker-runtime", "sagemakerruntime": "sagemaker-runtime"}
@@ -43,7 +45,10 @@ def _router(service: str) -> Any:
 def _service_model(service: str) -> Any:
     from moto.core.utils import get_service_model
 
-    return get_service_model(service)
+    # One load per service: without the lock, a burst's first requests each load the same model (SageMaker's is
+    # megabytes of JSON) at once, since a cache does not hold back concurrent misses.
+    with _model_lock:
+        return get_service_model(service)
 
 
 def _plain(value: Any) -> Any:
