@@ -94,7 +94,9 @@ def _bind(host: str, port: int) -> socket.socket:
         # Like werkzeug: reuse a port in TIME_WAIT, but never one somebody listens on.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-        sock.listen(128)
+        # A deep accept queue: under a burst (a thousand executions calling Lambda at once) the accepting thread
+        # is slow to get the GIL, and with a short queue the kernel drops connections that AWS's endpoints take.
+        sock.listen(4096)
     except OSError as exc:
         sock.close()
         if exc.errno in (errno.EADDRINUSE, errno.EACCES):

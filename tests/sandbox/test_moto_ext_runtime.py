@@ -25,7 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from modelrelay_sandbox.environment import wait_for
-from modelrelay_sandbox.moto_ext import lambda_runtime
+from modelrelay_sandbox.moto_ext import lambda_runtime, stepfunctions
 from modelrelay_sandbox.moto_ext.stepfunctions import sfn_service_error_name
 from modelrelay_sandbox.server import SandboxPortBusy, SandboxServer, start_server
 
@@ -552,6 +552,48 @@ def test_state_machine_catches_lambda_error_types_and_aws_named_sdk_errors(
     assert missing_out["verify"] == {"verified": missing}
     assert missing_out["error"]["Error"] == "SageMaker.SageMakerException"
     assert "Service: SageMaker" in missing_out["error"]["Cause"]
+
+
+def test_a_lambda_task_that_gets_no_answer_fails_with_lambda_sdk_client_exception(
+    server: SandboxServer, aws: Callable[..., Any], role_arn: str
+) -> None:
+    # Given a state machine calling a function, catching the SDK's transport failure as AWS names it
+    function_arn = aws("lambda").get_function(
+        FunctionName=create_function(aws, role_arn, "def handler(event, context):\n    return event\n")
+    )["Configuration"]["FunctionArn"]
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": function_arn,
+                "Catch": [{"ErrorEquals": ["Lambda.SdkClientException"], "ResultPath": "$.error", "Next": "NoAnswer"}],
+                "End": True,
+            },
+            "NoAnswer": {"Type": "Pass", "End": True},
+        },
+    }
+    sfn = aws("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=f"sm-{uuid.uuid4().hex[:6]}", definition=json.dumps(definition), roleArn=role_arn
+    )["stateMachineArn"]
+    # And the interpreter's calls sent to a port nobody listens on (the connection is refused)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    stepfunctions.configure(closed_port)
+    try:
+        # When it runs
+        arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+        described = wait_for_execution(sfn, arn)
+    finally:
+        stepfunctions.configure(server.port)
+
+    # Then the task failed with Lambda.SdkClientException (retryable in the product's ASL), caught as such
+    assert described["status"] == "SUCCEEDED", described
+    error = json.loads(described["output"])["error"]
+    assert error["Error"] == "Lambda.SdkClientException"
+    assert "Unable to execute HTTP request" in error["Cause"]
 
 
 def test_state_machine_optimised_integrations_work_as_on_aws(aws: Callable[..., Any], role_arn: str) -> None:

@@ -174,9 +174,13 @@ def _patch_lambda_task_errors() -> None:
     """``Lambda.<ErrorCode>`` for a failed Invoke of a ``Resource: <function ARN>`` task.
 
     On AWS a throttled or failed Invoke is ``Lambda.TooManyRequestsException``, ``Lambda.ServiceException``...,
-    which is what ``Retry`` lists name; moto's interpreter calls every such error ``Exception``.
+    which is what ``Retry`` lists name; moto's interpreter calls every such error ``Exception``. A call that got no
+    answer at all (the connection refused, dropped or timed out) is the SDK's own failure,
+    ``Lambda.SdkClientException``, one of the transient errors of "Handle Lambda service exceptions"
+    (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html).
     """
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
     from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
     from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
@@ -188,15 +192,20 @@ def _patch_lambda_task_errors() -> None:
         return
 
     def _from_error(self: Any, env: Any, ex: Exception) -> Any:
-        if not isinstance(ex, ClientError):
+        if isinstance(ex, (HTTPClientError, BotoConnectionError)):
+            # The call never got Lambda's answer (connection refused, dropped, timed out): the Java SDK that Step
+            # Functions uses raises SdkClientException, which Step Functions names Lambda.SdkClientException.
+            name, cause = "Lambda.SdkClientException", f"Unable to execute HTTP request: {ex}"
+        elif not isinstance(ex, ClientError):
             return original(self, env, ex)
-        error = ex.response.get("Error", {})
-        metadata = ex.response.get("ResponseMetadata", {})
-        name = f"Lambda.{error.get('Code') or 'Unknown'}"
-        cause = (
-            f"{error.get('Message', '')} (Service: AWSLambda; Status Code: {metadata.get('HTTPStatusCode')}; "
-            f"Error Code: {error.get('Code')}; Request ID: {metadata.get('RequestId')}; Proxy: null)"
-        )
+        else:
+            error = ex.response.get("Error", {})
+            metadata = ex.response.get("ResponseMetadata", {})
+            name = f"Lambda.{error.get('Code') or 'Unknown'}"
+            cause = (
+                f"{error.get('Message', '')} (Service: AWSLambda; Status Code: {metadata.get('HTTPStatusCode')}; "
+                f"Error Code: {error.get('Code')}; Request ID: {metadata.get('RequestId')}; Proxy: null)"
+            )
         return FailureEvent(
             env=env,
             error_name=CustomErrorName(name),
@@ -266,7 +275,9 @@ def _role_boto_client_for(region: str, service: str, state_credentials: Any = No
                     retries={"max_attempts": 0, "total_max_attempts": 1},
                     connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
                     read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-                    max_pool_connections=64,
+                    # Every execution shares this client: a pool as deep as a burst's concurrent calls, so
+                    # connections are kept alive instead of opened and dropped per call.
+                    max_pool_connections=1024,
                 ),
             )
         return client
