@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.stepfunctions.parser.asl.parse.asl_parser import ASLParserException
+from moto.stepfunctions.parser.asl.utils import json_path
 
 from modelrelay_sandbox.moto_ext import throughput
 from modelrelay_sandbox.server import SandboxServer, start_server
@@ -59,7 +60,7 @@ def test_a_host_is_routed_to_the_backend_moto_routes_it_to_and_moto_lists_its_fo
     assert len(listings) == listed_first
 
 
-def test_each_execution_gets_its_own_components_from_one_parse(
+def test_each_execution_gets_its_own_components_from_one_parse_of_the_definition_and_its_paths(
     server: SandboxServer, aws: Callable[..., Any], role_arn: str
 ) -> None:
     # Given a state machine whose result depends on its input and a Pass state's parameters
@@ -77,6 +78,7 @@ def test_each_execution_gets_its_own_components_from_one_parse(
         "stateMachineArn"
     ]
     throughput._parse_tree.cache_clear()
+    json_path.parse.cache_clear()  # type: ignore[attr-defined]
 
     # When it runs three times with different inputs
     executions = [
@@ -84,10 +86,12 @@ def test_each_execution_gets_its_own_components_from_one_parse(
     ]
     outputs = [json.loads(wait_for_execution(sfn, e)["output"]) for e in executions]
 
-    # Then each output is its own input's, and the definition was parsed once
+    # Then each output is its own input's, the definition was parsed once and its JSONPath once
     assert outputs == [{"value": n, "fixed": "f"} for n in range(3)]
     info = throughput._parse_tree.cache_info()
     assert info.misses == 1 and info.hits == 2
+    paths = json_path.parse.cache_info()  # type: ignore[attr-defined]
+    assert paths.misses == 1 and paths.hits == 2
 
 
 def test_a_definition_with_a_syntax_error_still_fails_and_is_not_cached() -> None:

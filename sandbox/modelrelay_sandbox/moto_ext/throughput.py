@@ -15,17 +15,23 @@ serves every request, runs every state machine execution and delivers every even
   parsed once per definition; the tree is still turned into fresh evaluation components for each execution
   (moto's ``Preprocessor``), so no execution shares state with another. A definition with syntax errors is
   never cached and fails exactly as before.
+* **JSONPath expressions.** The interpreter evaluates every ``InputPath``, ``Parameters`` binding and
+  ``ResultPath`` with ``jsonpath_ng``'s ``parse``, which builds a new PLY parser (its LR tables) for each call.
+  A parsed expression is only read by ``find``/``update``, so each distinct path is parsed once.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+from moto.stepfunctions.parser.asl.utils import json_path
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
 _PATCH_MARK = "__modelrelay_throughput__"
@@ -56,6 +62,12 @@ def _get_evaluation_entrypoint(self: ExecutionWorker) -> Any:
     return Preprocessor().visit(_parse_tree(self._evaluation_details.state_machine_details.definition))
 
 
+def _cached_parse(original: Callable[[str], Any]) -> Callable[[str], Any]:
+    cached = functools.lru_cache(maxsize=4096)(original)
+    setattr(cached, _PATCH_MARK, True)
+    return cached
+
+
 def apply() -> None:
     """Install the patches (idempotent)."""
     with _lock:
@@ -64,3 +76,5 @@ def apply() -> None:
         setattr(_get_backend_for_host, _PATCH_MARK, True)
         DomainDispatcherApplication.get_backend_for_host = _get_backend_for_host  # type: ignore[method-assign]
         ExecutionWorker._get_evaluation_entrypoint = _get_evaluation_entrypoint  # type: ignore[method-assign]
+        for module in (json_path, result_path):
+            module.parse = _cached_parse(module.parse)  # type: ignore[attr-defined]
