@@ -14,19 +14,24 @@ those very tools; 5055 is unassigned by IANA and easy to spot as "the sandbox".
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import socket
 import threading
 import time
+import traceback
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any, cast
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.exceptions import InternalServerError
 from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wsgi import LimitedStream
 
 from .moto_ext import apply_all, lambda_runtime, stepfunctions
 
@@ -57,6 +62,114 @@ class _QuietRequestHandler(MotoRequestHandler):
         return
 
 
+# Open client connections per server (id of the WSGI server): a stopped sandbox closes them, as a stopped
+# endpoint would, instead of answering on them.
+_open_lock = threading.Lock()
+_open_connections: dict[int, set[socket.socket]] = {}
+
+
+def _close_open_connections(server: BaseWSGIServer) -> None:
+    with _open_lock:
+        connections = _open_connections.pop(id(server), set())
+    for connection in connections:
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_RDWR)
+
+
+class _KeepAliveRequestHandler(_QuietRequestHandler):
+    """werkzeug's request handler with HTTP/1.1 persistent connections, as AWS's endpoints keep them.
+
+    werkzeug's development server answers every request with ``Connection: close`` (it cannot tell the rest of an
+    unread request body from the next request line), so every SDK call paid a new TCP connection and a new server
+    thread: under a burst, a fifth of the process's time. Here a request's body is bounded by its
+    ``Content-Length`` and whatever the application left unread is consumed before the next request is read, so
+    the connection can stay open (RFC 9112, section 9.3). A chunked request body, a client's ``Connection: close``,
+    HTTP/1.0 and any error still close it.
+    """
+
+    def setup(self) -> None:
+        super().setup()
+        with _open_lock:
+            _open_connections.setdefault(id(self.server), set()).add(self.connection)
+
+    def finish(self) -> None:
+        with _open_lock:
+            _open_connections.get(id(self.server), set()).discard(self.connection)
+        super().finish()
+
+    def run_wsgi(self) -> None:
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        environ = self.environ = self.make_environ()
+        body: LimitedStream | None = None
+        if not environ.get("wsgi.input_terminated"):  # not a chunked body: Content-Length (or none) bounds it
+            length = str(environ.get("CONTENT_LENGTH") or "0")
+            body = LimitedStream(cast(IO[bytes], self.rfile), int(length) if length.isdigit() else 0)
+            environ["wsgi.input"] = body
+        keep_alive = body is not None and not self.close_connection
+        response: dict[str, Any] = {}
+        sent = False
+        chunked = False
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if exc_info and sent:
+                raise exc_info[1].with_traceback(exc_info[2])
+            response["status"], response["headers"] = status, headers
+            return write
+
+        def write(data: bytes) -> None:
+            nonlocal sent, chunked
+            if not sent:
+                code_text, _, reason = str(response["status"]).partition(" ")
+                code = int(code_text)
+                self.send_response(code, reason)
+                names = set()
+                for name, value in response["headers"]:
+                    self.send_header(name, value)
+                    names.add(name.lower())
+                if not ("content-length" in names or self.command == "HEAD" or 100 <= code < 200 or code in (204, 304)):
+                    chunked = True
+                    self.send_header("Transfer-Encoding", "chunked")
+                if not keep_alive:
+                    self.send_header("Connection", "close")
+                self.end_headers()
+                sent = True
+            if data:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+
+        try:
+            result = self.server.app(environ, start_response)
+            try:
+                for data in result:
+                    write(data)
+                if not sent:
+                    write(b"")
+                if chunked:
+                    self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+            if body is not None:
+                body.exhaust()  # the unread rest of this request's body, never the next request
+        except (ConnectionError, TimeoutError) as exc:
+            self.close_connection = True
+            self.connection_dropped(exc, environ)
+            return
+        except Exception:  # noqa: BLE001 - as werkzeug: a 500 if nothing was sent yet, the traceback in the log, then close
+            self.close_connection = True
+            self.log_error("Error on request:\n%s", traceback.format_exc())
+            if not sent:
+                keep_alive = False
+                for data in InternalServerError()(environ, start_response):
+                    write(data)
+                self.wfile.flush()
+            return
+        if not keep_alive:
+            self.close_connection = True
+
+
 def default_port() -> int:
     """The CLI's port: env ``MODELRELAY_SANDBOX_PORT``, else 5055."""
     return int(os.environ.get(PORT_ENV) or DEFAULT_PORT)
@@ -83,6 +196,7 @@ class SandboxServer:
             self._server.shutdown()
             self._thread.join(timeout=10)
         self._server.server_close()
+        _close_open_connections(self._server)
         lambda_runtime.shutdown_workers()
 
 
@@ -144,7 +258,7 @@ def start_server(
             actual_port,
             app,
             threaded=True,
-            request_handler=MotoRequestHandler if log_requests else _QuietRequestHandler,
+            request_handler=MotoRequestHandler if log_requests else _KeepAliveRequestHandler,
             fd=sock.fileno(),
         )
     finally:

@@ -1,11 +1,14 @@
-"""The emulator's throughput patches (moto_ext.throughput) change no answer, only how often moto recomputes it."""
+"""The emulator's throughput patches (moto_ext.throughput, and the server's persistent connections) change no answer,
+only how often moto recomputes it and how many connections a client opens."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -107,3 +110,55 @@ def test_a_definition_with_a_syntax_error_still_fails_and_is_not_cached() -> Non
     # Then both attempts parsed it (an exception is never cached)
     assert throughput._parse_tree.cache_info().misses == 2
     assert throughput._parse_tree.cache_info().currsize == 0
+
+
+def test_a_connection_serves_many_requests_and_an_unread_body_never_leaks_into_the_next(server: SandboxServer) -> None:
+    # Given one HTTP/1.1 connection to the sandbox
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+
+    # When it sends a request, a POST with a body the server never reads, and another request
+    answers = []
+    for method, path, body in [
+        ("GET", "/moto-api/config", None),
+        ("POST", "/moto-api/no-such-thing", b"next-request-line? " * 500),
+        ("GET", "/moto-api/config", None),
+    ]:
+        connection.request(method, path, body=body)
+        response = connection.getresponse()
+        answers.append((response.status, response.will_close, response.read()))
+
+    # Then all three were answered on the same open connection, the last one as the first
+    assert [(status, will_close) for status, will_close, _ in answers] == [(201, False), (404, False), (201, False)]
+    assert json.loads(answers[2][2]) == json.loads(answers[0][2])
+
+
+def test_a_client_asking_to_close_gets_its_connection_closed(server: SandboxServer) -> None:
+    # Given a connection whose request says Connection: close
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.request("GET", "/moto-api/config", headers={"Connection": "close"})
+
+    # When the answer arrives
+    response = connection.getresponse()
+    response.read()
+
+    # Then the server closes it, as HTTP/1.1 requires
+    assert response.status == 201
+    assert response.will_close
+
+
+def test_a_stopped_sandbox_closes_the_connections_it_kept_open(tmp_path: Path) -> None:
+    # Given a second sandbox with a kept-alive connection
+    sandbox = start_server(port=None, state_dir=tmp_path)
+    connection = http.client.HTTPConnection("127.0.0.1", sandbox.port, timeout=10)
+    connection.request("GET", "/moto-api/config")
+    first = connection.getresponse()
+    first.read()
+    assert not first.will_close
+
+    # When the sandbox stops
+    sandbox.stop()
+
+    # Then the connection answers nothing more
+    with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+        connection.request("GET", "/moto-api/config")
+        connection.getresponse()
