@@ -89,6 +89,9 @@ class _KeepAliveRequestHandler(_QuietRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm holds the body back
+        # until the client's delayed ACK (40 ms per call) once the connection is no longer closed after each answer.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with _open_lock:
             _open_connections.setdefault(id(self.server), set()).add(self.connection)
 
