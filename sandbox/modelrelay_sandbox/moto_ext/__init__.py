@@ -54,6 +54,8 @@ moto lacks it.
 
 * **Lambda, Step Functions and SNS targets** get the event (Lambda
   asynchronously); moto raises ``NotImplementedError`` for them.
+* **Delivery after the call**: the API call that produced the event returns,
+  then a delivery thread delivers it; moto delivers inside the call.
 * **The event envelope** targets receive is AWS's (``account``, ISO ``time``);
   moto's drops fields.
 * **Input / InputPath / InputTransformer** follow AWS's rendering rules; moto's
@@ -169,6 +171,10 @@ checks every non-S3 action on ``*``, without Conditions or resource policies.
 
 ``sagemaker_rate`` — SageMaker's control-plane request rate per account, measured (peak per second) and, opt-in,
 throttled with SageMaker's ``ThrottlingException`` beyond a token bucket; moto never throttles.
+
+``throughput`` — no AWS behaviour, only less repeated work under a burst: moto's request routing cached per host
+(moto listed its package folders under one lock per request), a state machine parsed once per definition and a
+JSONPath once per path (fresh evaluation components per execution).
 
 See each module's docstring for the exact rules and their limits.
 """
