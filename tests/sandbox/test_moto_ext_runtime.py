@@ -119,6 +119,15 @@ BOOM = """
 """
 
 
+def create_state_machine(sfn: Any, role_arn: str, definition: dict[str, Any] | str) -> str:
+    """A uniquely named state machine with ``definition`` (a dict, or ASL text as given); its ARN."""
+    text = definition if isinstance(definition, str) else json.dumps(definition)
+    arn: str = sfn.create_state_machine(name=f"sm-{uuid.uuid4().hex[:8]}", definition=text, roleArn=role_arn)[
+        "stateMachineArn"
+    ]
+    return arn
+
+
 def wait_for_execution(sfn: Any, execution_arn: str, timeout: float = 20) -> dict[str, Any]:
     def finished() -> dict[str, Any] | None:
         described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
@@ -522,14 +531,12 @@ def test_state_machine_catches_lambda_error_types_and_aws_named_sdk_errors(
         },
     }
     sfn = aws("stepfunctions")
-    machine = sfn.create_state_machine(
-        name=f"sm-{uuid.uuid4().hex[:6]}", definition=json.dumps(definition), roleArn=role_arn
-    )
+    machine = create_state_machine(sfn, role_arn, definition)
     missing = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/nope/1"
 
     def run(payload: dict[str, Any]) -> dict[str, Any]:
         # unnamed executions, as event sources start them
-        arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input=json.dumps(payload))["executionArn"]
+        arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps(payload))["executionArn"]
         described = wait_for_execution(sfn, arn)
         assert described["status"] == "SUCCEEDED", described
         output: dict[str, Any] = json.loads(described["output"])
@@ -574,9 +581,7 @@ def test_a_lambda_task_that_gets_no_answer_fails_with_lambda_sdk_client_exceptio
         },
     }
     sfn = aws("stepfunctions")
-    machine = sfn.create_state_machine(
-        name=f"sm-{uuid.uuid4().hex[:6]}", definition=json.dumps(definition), roleArn=role_arn
-    )["stateMachineArn"]
+    machine = create_state_machine(sfn, role_arn, definition)
     # And the interpreter's calls sent to a port nobody listens on (the connection is refused)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -672,9 +677,7 @@ def test_state_machine_optimised_integrations_work_as_on_aws(aws: Callable[..., 
         },
     }
     sfn = aws("stepfunctions")
-    machine = sfn.create_state_machine(
-        name=f"opt-{uuid.uuid4().hex[:6]}", definition=json.dumps(definition), roleArn=role_arn
-    )["stateMachineArn"]
+    machine = create_state_machine(sfn, role_arn, definition)
 
     def run() -> dict[str, Any]:
         arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"package": package}))["executionArn"]
@@ -712,13 +715,11 @@ def test_jsonata_state_machine_runs(aws: Callable[..., Any], role_arn: str) -> N
         },
     }
     sfn = aws("stepfunctions")
-    machine = sfn.create_state_machine(
-        name=f"jn-{uuid.uuid4().hex[:6]}", definition=json.dumps(definition), roleArn=role_arn
-    )
+    machine = create_state_machine(sfn, role_arn, definition)
 
     # When it runs
     payload = {"values": [1, 2, 3], "items": [{"name": "a"}, {"name": "b"}]}
-    arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input=json.dumps(payload))["executionArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps(payload))["executionArn"]
     described = wait_for_execution(sfn, arn)
 
     # Then the expressions were evaluated

@@ -8,7 +8,6 @@ import json
 import os
 import statistics
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from moto.stepfunctions.parser.asl.utils import json_path
 from modelrelay_sandbox.moto_ext import throughput
 from modelrelay_sandbox.server import SandboxServer, start_server
 
-from .test_moto_ext_runtime import wait_for_execution
+from .test_moto_ext_runtime import create_state_machine, wait_for_execution
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +78,7 @@ def test_each_execution_gets_its_own_components_from_one_parse_of_the_definition
         }
     )
     sfn = aws("stepfunctions")
-    arn = sfn.create_state_machine(name=f"echo-{uuid.uuid4().hex[:8]}", definition=definition, roleArn=role_arn)[
-        "stateMachineArn"
-    ]
+    arn = create_state_machine(sfn, role_arn, definition)
     throughput._parse_tree.cache_clear()
     json_path.parse.cache_clear()  # type: ignore[attr-defined]
 

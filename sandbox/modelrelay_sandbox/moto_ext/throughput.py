@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -62,12 +61,6 @@ def _get_evaluation_entrypoint(self: ExecutionWorker) -> Any:
     return Preprocessor().visit(_parse_tree(self._evaluation_details.state_machine_details.definition))
 
 
-def _cached_parse(original: Callable[[str], Any]) -> Callable[[str], Any]:
-    cached = functools.lru_cache(maxsize=4096)(original)
-    setattr(cached, _PATCH_MARK, True)
-    return cached
-
-
 def apply() -> None:
     """Install the patches (idempotent)."""
     with _lock:
@@ -77,4 +70,4 @@ def apply() -> None:
         DomainDispatcherApplication.get_backend_for_host = _get_backend_for_host  # type: ignore[method-assign]
         ExecutionWorker._get_evaluation_entrypoint = _get_evaluation_entrypoint  # type: ignore[method-assign]
         for module in (json_path, result_path):
-            module.parse = _cached_parse(module.parse)  # type: ignore[attr-defined]
+            module.parse = functools.lru_cache(maxsize=4096)(module.parse)  # type: ignore[attr-defined]
